@@ -1,0 +1,65 @@
+/**
+ * Redis key layout of protocol v1. Every key of one célula carries the same hash tag
+ * `{<celula>}`, so each Lua script touches a single slot and runs unchanged on Redis Cluster.
+ */
+export const DEFAULT_PREFIX = 'multcall';
+
+/** Célula names become part of key names and AMI variables, so they are kept plain. */
+export const CELULA_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** Request ids become AMI Account codes and ChannelIds (≤ 149 chars with our decorations). */
+export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+export const WORKER_ID = /^[A-Za-z0-9._-]{1,100}$/;
+
+export interface CelulaKeys {
+  /** LIST. Multcall LPUSHes dial requests; workers take from the right (FIFO). */
+  dial: string;
+  /** HASH request id → call record (JSON) while the request is in a worker's hands. */
+  calls: string;
+  /** ZSET request id → accepted-at (ms). Refuses a second request with the same id within the dedupe window. */
+  seen: string;
+  /** ZSET worker id → heartbeat deadline (ms). */
+  workers: string;
+  /** HASH worker id → worker info (JSON: central, host, threads, startedAt). */
+  workerInfo: string;
+  /** LIST. Workers LPUSH ACKs; Multcall takes from the right. */
+  acks: string;
+  /** LIST. Workers LPUSH results; Multcall takes from the right. */
+  results: string;
+  /** LIST. Messages that could not be accepted, with the reason. */
+  dead: string;
+  /** HASH of live parameters (threads, retries, timeouts); changes are announced on the same name as a pub/sub channel. */
+  config: string;
+  /** HASH of counters: results by status, dead letters, claims. */
+  stats: string;
+  /** LIST per worker: where a blocking move parks a dial request before the claim script takes it. */
+  landing(workerId: string): string;
+  /** SET per worker: request ids the worker holds. */
+  workerCalls(workerId: string): string;
+  /** LIST per worker: Multcall's ACK replies (CodLigacao) to this worker. */
+  inbox(workerId: string): string;
+}
+
+export function celulaKeys(celula: string, prefix: string = DEFAULT_PREFIX): CelulaKeys {
+  if (!CELULA_NAME.test(celula)) throw new Error(`invalid célula name ${JSON.stringify(celula)}: must match ${CELULA_NAME}`);
+  const base = `${prefix}:{${celula}}`;
+  return {
+    dial: `${base}:dial`,
+    calls: `${base}:calls`,
+    seen: `${base}:seen`,
+    workers: `${base}:workers`,
+    workerInfo: `${base}:workerinfo`,
+    acks: `${base}:acks`,
+    results: `${base}:results`,
+    dead: `${base}:dead`,
+    config: `${base}:config`,
+    stats: `${base}:stats`,
+    landing: (w) => `${base}:w:${w}:landing`,
+    workerCalls: (w) => `${base}:w:${w}:calls`,
+    inbox: (w) => `${base}:w:${w}:inbox`,
+  };
+}
+
+/** The registry of células, so `top` and the operator can list them without SCAN. */
+export function celulaRegistryKey(prefix: string = DEFAULT_PREFIX): string {
+  return `${prefix}:celulas`;
+}

@@ -1,0 +1,140 @@
+/**
+ * Protocol v1 messages. These zod schemas are the single source: docs/protocol.md describes
+ * them and `npm run gen` writes the JSON Schema files in docs/schemas/ from them.
+ *
+ * Every message is JSON with `"v": 1`. Unknown fields are tolerated (and ignored), so Multcall
+ * can add fields before workers know them.
+ */
+import { z } from 'zod';
+import { REQUEST_ID, CELULA_NAME, WORKER_ID } from './keys.js';
+
+/** No AMI header may carry these: CR or LF would end the line and inject a header or an action. */
+const NO_CONTROL = /^[^\r\n\0]*$/;
+const noControl = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(NO_CONTROL, { message: 'must not contain CR, LF or NUL' });
+
+export const requestId = z.string().regex(REQUEST_ID, { message: `must match ${REQUEST_ID.source}` });
+export const celulaName = z.string().regex(CELULA_NAME, { message: `must match ${CELULA_NAME.source}` });
+export const workerId = z.string().regex(WORKER_ID);
+
+/** Digits, optionally a leading +, plus the DTMF-ish characters carriers accept. */
+export const phoneNumber = z.string().regex(/^\+?[0-9*#]{1,32}$/, { message: 'must be 1–32 digits, optionally with a leading + (also * and #)' });
+
+/** Variable names: AMI-safe and not our own reserved MC_ namespace. */
+export const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+export const variables = z
+  .record(
+    z.string().regex(VARIABLE_NAME, { message: `variable names must match ${VARIABLE_NAME.source}` }).refine((k) => !k.startsWith('MC_'), { message: 'variable names starting with MC_ are reserved' }),
+    noControl(512),
+  )
+  .refine((v) => Object.keys(v).length <= 32, { message: 'at most 32 variables' });
+
+export const callerId = noControl(128).regex(/^[^"<>]*(?:"[^"\\]*"\s*)?(?:<\+?[0-9*#]{1,32}>)?$|^\+?[0-9*#]{1,32}$/, {
+  message: 'must be `"Name" <digits>`, `<digits>` or digits',
+});
+
+/** Multcall → worker: one call to place. */
+export const dialRequest = z.looseObject({
+  v: z.literal(1),
+  id: requestId.describe('Unique request id chosen by Multcall; a second request with the same id inside the dedupe window is dead-lettered.'),
+  number: phoneNumber.describe('Number to dial; substituted into the célula\'s channel template.'),
+  callerId: callerId.optional().describe('Caller id for this call; defaults to the célula\'s.'),
+  variables: variables.optional().describe('Channel variables set on the call (names must not start with MC_).'),
+  ringTimeoutMs: z.number().int().min(1000).max(300_000).optional().describe('How long to ring before giving up; defaults to the célula\'s.'),
+  deadline: z.number().int().positive().optional().describe('Epoch milliseconds after which the call must not be placed any more.'),
+  createdAt: z.number().int().positive().optional().describe('Epoch milliseconds when Multcall queued the request (for latency figures).'),
+});
+export type DialRequest = z.infer<typeof dialRequest>;
+
+/** Worker → Multcall: the central accepted the Originate; please give the call a CodLigacao. */
+export const ack = z.looseObject({
+  v: z.literal(1),
+  id: requestId,
+  celula: celulaName,
+  worker: workerId,
+  central: z.string(),
+  attempt: z.number().int().positive(),
+  /** The list to LPUSH the ACK reply to. */
+  replyTo: z.string(),
+  /** The call's first Uniqueid when the central knows it up front (Asterisk 12.2+). */
+  channelId: z.string().optional(),
+  at: z.number().int(),
+});
+export type Ack = z.infer<typeof ack>;
+
+/** Multcall → worker (its inbox): the call's id in Multcall's database. */
+export const ackReply = z.looseObject({
+  v: z.literal(1),
+  id: requestId,
+  codLigacao: z.union([z.string().min(1).max(64), z.number().int()]).transform(String),
+});
+export type AckReply = z.infer<typeof ackReply>;
+
+export const CALL_STATUSES = ['answered', 'busy', 'no-answer', 'congestion', 'rejected', 'failed', 'cancelled', 'unknown'] as const;
+export const callStatus = z.enum(CALL_STATUSES);
+export type CallStatus = z.infer<typeof callStatus>;
+
+/** Worker → Multcall: exactly one per accepted request. */
+export const callResult = z.looseObject({
+  v: z.literal(1),
+  id: requestId,
+  celula: celulaName,
+  status: callStatus,
+  /** Machine-readable detail, e.g. `ack-timeout`, `deadline-expired`, `originate-error`, `recovered-not-found`. */
+  detail: z.string().optional(),
+  /** The central's own words when it refused the Originate. */
+  message: z.string().optional(),
+  /** OriginateResponse Reason (0, 1, 3, 4, 5, 8) when one was seen. */
+  reason: z.number().int().nullable(),
+  /** Hangup Cause (Q.850) of the dialled leg, when one was seen. */
+  cause: z.number().int().nullable(),
+  causeTxt: z.string().nullable(),
+  central: z.string().nullable(),
+  worker: workerId,
+  attempts: z.number().int().nonnegative(),
+  codLigacao: z.string().nullable(),
+  /** Whether Multcall answered the ACK: `replied`, `timeout` (no CodLigacao in time), `none` (never ACKed: the central refused). */
+  ack: z.enum(['none', 'replied', 'timeout']),
+  claimedAt: z.number().int(),
+  originatedAt: z.number().int().nullable(),
+  answeredAt: z.number().int().nullable(),
+  endedAt: z.number().int(),
+  /** Whole seconds between answer and hangup; 0 when not answered. */
+  billsec: z.number().int().nonnegative(),
+});
+export type CallResult = z.infer<typeof callResult>;
+
+export const DEAD_LETTER_CODES = ['invalid-json', 'invalid-id', 'oversize', 'duplicate', 'invalid-request', 'unsupported-version', 'invalid-ack-reply'] as const;
+
+/** What went to the dead-letter list, and why. `raw` is the message exactly as received. */
+export const deadLetter = z.looseObject({
+  v: z.literal(1),
+  code: z.enum(DEAD_LETTER_CODES),
+  reason: z.string(),
+  id: z.string().nullable(),
+  celula: celulaName,
+  worker: z.string(),
+  at: z.number().int(),
+  raw: z.string(),
+});
+export type DeadLetter = z.infer<typeof deadLetter>;
+
+/** Live parameters kept in the célula's config hash (all values are strings in Redis). */
+export const liveConfig = z.object({
+  threads: z.coerce.number().int().min(1).max(1000),
+  retries: z.coerce.number().int().min(0).max(10),
+  commandTimeoutMs: z.coerce.number().int().min(100).max(120_000),
+  ackTimeoutMs: z.coerce.number().int().min(100).max(600_000),
+});
+export type LiveConfig = z.infer<typeof liveConfig>;
+
+/** Turns a zod error into one line that names the fields, for dead letters and logs. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(message)'}: ${i.message}`)
+    .join('; ');
+}

@@ -1,0 +1,197 @@
+/**
+ * A worker's view of one célula in Redis: every transition of protocol v1 as one call.
+ * Multi-key transitions are Lua scripts (see ./lua); single-key ones are plain commands.
+ */
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { celulaKeys, DEFAULT_PREFIX, type CelulaKeys, celulaRegistryKey } from './keys.js';
+import { defineScripts, type ScriptRunner, type ScriptReply } from './scripts.js';
+import type { Ack, CallResult, DeadLetter, LiveConfig } from './messages.js';
+
+/** States a call record goes through in Redis. Only `claimed` may ever go back to the queue. */
+export type RecordState = 'claimed' | 'originating' | 'originated';
+
+/** The call record as stored (short keys: it is written on every transition). */
+export const callRecord = z.looseObject({
+  s: z.enum(['claimed', 'originating', 'originated']),
+  w: z.string(),
+  c: z.string().optional(),
+  t: z.number(),
+  a: z.number(),
+  r: z.string(),
+  o: z.number().optional(),
+  ch: z.string().optional(),
+  k: z.string().optional(),
+  from: z.string().optional(),
+});
+export type CallRecord = z.infer<typeof callRecord>;
+
+export interface ClaimedRequest {
+  id: string;
+  raw: string;
+}
+
+export interface WorkerInfo {
+  central: string;
+  host: string;
+  threads: number;
+  startedAt: number;
+}
+
+export interface StoreOptions {
+  celula: string;
+  prefix?: string;
+  /** How long a request id is remembered to refuse duplicates. */
+  dedupeWindowMs?: number;
+  maxMessageBytes?: number;
+}
+
+function asStrings(reply: ScriptReply): string[] {
+  return Array.isArray(reply) ? reply.map((r) => String(r)) : [];
+}
+
+export class CelulaStore {
+  readonly keys: CelulaKeys;
+  readonly celula: string;
+  readonly prefix: string;
+  private readonly scripts: ScriptRunner;
+  private readonly dedupeWindowMs: number;
+  readonly maxMessageBytes: number;
+
+  constructor(
+    private readonly redis: Redis,
+    options: StoreOptions,
+  ) {
+    this.celula = options.celula;
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.keys = celulaKeys(options.celula, this.prefix);
+    this.scripts = defineScripts(redis);
+    this.dedupeWindowMs = options.dedupeWindowMs ?? 24 * 3600_000;
+    this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
+  }
+
+  async register(workerId: string, info: WorkerInfo, leaseMs: number, now: number): Promise<void> {
+    await this.redis
+      .multi()
+      .sadd(celulaRegistryKey(this.prefix), this.celula)
+      .zadd(this.keys.workers, now + leaseMs, workerId)
+      .hset(this.keys.workerInfo, workerId, JSON.stringify(info))
+      .exec();
+  }
+
+  /** Extends the lease; returns false if the worker had been dropped (a peer may have taken its calls). */
+  async heartbeat(workerId: string, leaseMs: number, now: number): Promise<boolean> {
+    const [present] = (await this.redis.multi().zscore(this.keys.workers, workerId).zadd(this.keys.workers, now + leaseMs, workerId).exec()) ?? [];
+    return present?.[1] !== null && present?.[1] !== undefined;
+  }
+
+  async deregister(workerId: string): Promise<void> {
+    await this.redis.multi().zrem(this.keys.workers, workerId).hdel(this.keys.workerInfo, workerId).del(this.keys.landing(workerId)).exec();
+  }
+
+  /** Marks the worker dead now, so a peer of the same central adopts its live calls at once. */
+  async handOff(workerId: string): Promise<void> {
+    await this.redis.zadd(this.keys.workers, 0, workerId);
+  }
+
+  /** Blocks up to `timeoutSeconds` for a request to land in the worker's landing list (needs a dedicated connection). */
+  static async waitForRequest(blocking: Redis, keys: CelulaKeys, workerId: string, timeoutSeconds: number): Promise<boolean> {
+    const moved = await blocking.blmove(keys.dial, keys.landing(workerId), 'RIGHT', 'LEFT', timeoutSeconds);
+    return moved !== null;
+  }
+
+  async claim(workerId: string, central: string, max: number, now: number): Promise<ClaimedRequest[]> {
+    const k = this.keys;
+    const reply = await this.scripts.run(
+      'claim-7',
+      [k.landing(workerId), k.dial, k.calls, k.seen, k.workerCalls(workerId), k.dead, k.stats],
+      [max, workerId, now, this.dedupeWindowMs, this.maxMessageBytes, this.celula, central],
+    );
+    const flat = asStrings(reply);
+    const out: ClaimedRequest[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ id: flat[i] as string, raw: flat[i + 1] as string });
+    return out;
+  }
+
+  async transition(id: string, workerId: string, from: RecordState[], to: RecordState, now: number, extra?: Record<string, unknown>, token = ''): Promise<boolean> {
+    const reply = await this.scripts.run('transition-1', [this.keys.calls], [id, workerId, from.join(','), to, now, extra ? JSON.stringify(extra) : '', token]);
+    return reply === 1;
+  }
+
+  async originated(id: string, workerId: string, ack: Ack, now: number): Promise<boolean> {
+    const reply = await this.scripts.run('originated-2', [this.keys.calls, this.keys.acks], [id, workerId, now, JSON.stringify(ack), ack.channelId ?? '']);
+    return reply === 1;
+  }
+
+  async complete(result: CallResult): Promise<boolean> {
+    const k = this.keys;
+    const reply = await this.scripts.run('complete-4', [k.calls, k.workerCalls(result.worker), k.results, k.stats], [result.id, result.worker, JSON.stringify(result), result.status]);
+    return reply === 1;
+  }
+
+  async reject(id: string, workerId: string, letter: DeadLetter): Promise<boolean> {
+    const k = this.keys;
+    const reply = await this.scripts.run('reject-5', [k.calls, k.workerCalls(workerId), k.seen, k.dead, k.stats], [id, workerId, JSON.stringify(letter)]);
+    return reply === 1;
+  }
+
+  async deadLetter(letter: DeadLetter): Promise<void> {
+    await this.redis.multi().lpush(this.keys.dead, JSON.stringify(letter)).hincrby(this.keys.stats, 'dead', 1).exec();
+  }
+
+  /** Gives back undialled requests (and the landing list); returns what was actually released. */
+  async release(workerId: string, ids: readonly string[]): Promise<{ landed: number; released: string[] }> {
+    const k = this.keys;
+    const flat = asStrings(await this.scripts.run('release-5', [k.calls, k.workerCalls(workerId), k.dial, k.seen, k.landing(workerId)], [workerId, ...ids]));
+    return { landed: Number(flat[0] ?? 0), released: flat.slice(1) };
+  }
+
+  /** Worker ids whose heartbeat deadline has passed. */
+  async expiredWorkers(now: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.workers, '-inf', now - 1);
+  }
+
+  async recover(deadWorker: string, myWorker: string, myCentral: string, now: number, peerGraceMs: number): Promise<{ requeued: number; adopted: Array<{ id: string; record: CallRecord }> } | null> {
+    const k = this.keys;
+    const reply = await this.scripts.run(
+      'recover-9',
+      [k.workers, k.workerInfo, k.landing(deadWorker), k.workerCalls(deadWorker), k.calls, k.dial, k.seen, k.workerCalls(myWorker), k.stats],
+      [deadWorker, myWorker, now, myCentral, peerGraceMs],
+    );
+    if (!Array.isArray(reply)) return null;
+    const flat = asStrings(reply);
+    const adopted: Array<{ id: string; record: CallRecord }> = [];
+    for (let i = 1; i + 1 < flat.length; i += 2) adopted.push({ id: flat[i] as string, record: callRecord.parse(JSON.parse(flat[i + 1] as string)) });
+    return { requeued: Number(flat[0]), adopted };
+  }
+
+  /** Ids this worker holds in Redis, with their records (to find orphans after a lost reply). */
+  async heldBy(workerId: string): Promise<Map<string, CallRecord>> {
+    const ids = await this.redis.smembers(this.keys.workerCalls(workerId));
+    const out = new Map<string, CallRecord>();
+    if (ids.length === 0) return out;
+    const raws = await this.redis.hmget(this.keys.calls, ...ids);
+    ids.forEach((id, i) => {
+      const raw = raws[i];
+      if (raw) out.set(id, callRecord.parse(JSON.parse(raw)));
+    });
+    return out;
+  }
+
+  async readConfig(): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys.config);
+  }
+
+  /** Writes live parameters and announces the change; workers apply it within a second. */
+  async writeConfig(config: Partial<LiveConfig>, onlyIfMissing = false): Promise<void> {
+    const entries = Object.entries(config).filter(([, v]) => v !== undefined) as Array<[string, number]>;
+    if (entries.length === 0) return;
+    const multi = this.redis.multi();
+    for (const [field, value] of entries) {
+      if (onlyIfMissing) multi.hsetnx(this.keys.config, field, String(value));
+      else multi.hset(this.keys.config, field, String(value));
+    }
+    multi.publish(this.keys.config, 'changed');
+    await multi.exec();
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The Multcall side of protocol v1, as the .NET team will implement it: push dial
+ * requests, answer each ACK with a CodLigacao, take the results. Used as the load
+ * generator, by the demo, and by the tests as the reference client of the protocol.
+ */
+import { Redis } from 'ioredis';
+import { celulaKeys, type CelulaKeys } from '../../protocol/keys.js';
+import { ack as ackSchema, callResult, type CallResult, type CallStatus, type DialRequest, CALL_STATUSES } from '../../protocol/messages.js';
+
+export interface MultcallSideOptions {
+  redis: { host: string; port: number; password?: string };
+  celula: string;
+  prefix?: string;
+  /** Delay before answering an ACK (simulates a busy database). */
+  ackDelayMs?: number;
+  /** Fraction of ACKs never answered, to exercise Timeout_Command_ACK. */
+  ackDropRate?: number;
+  random?: () => number;
+}
+
+export interface Tally {
+  enqueued: number;
+  acked: number;
+  results: number;
+  byStatus: Record<CallStatus, number>;
+  /** Request ids with more than one result: must stay empty. */
+  duplicateResults: string[];
+  dead: number;
+}
+
+export class MultcallSide {
+  readonly keys: CelulaKeys;
+  private readonly commands: Redis;
+  private readonly ackConnection: Redis;
+  private readonly resultConnection: Redis;
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private codLigacao = 1000;
+  readonly results = new Map<string, CallResult>();
+  readonly tally: Tally;
+  private readonly listeners = new Set<(result: CallResult) => void>();
+
+  constructor(private readonly options: MultcallSideOptions) {
+    this.keys = celulaKeys(options.celula, options.prefix);
+    const connection = { host: options.redis.host, port: options.redis.port, ...(options.redis.password ? { password: options.redis.password } : {}), maxRetriesPerRequest: null };
+    this.commands = new Redis(connection);
+    this.ackConnection = new Redis(connection);
+    this.resultConnection = new Redis(connection);
+    for (const c of [this.commands, this.ackConnection, this.resultConnection]) c.on('error', () => undefined);
+    this.tally = { enqueued: 0, acked: 0, results: 0, byStatus: Object.fromEntries(CALL_STATUSES.map((s) => [s, 0])) as Record<CallStatus, number>, duplicateResults: [], dead: 0 };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loops.push(this.answerAcks(), this.takeResults());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.ackConnection.disconnect();
+    this.resultConnection.disconnect();
+    await Promise.allSettled(this.loops);
+    this.commands.disconnect();
+  }
+
+  /** Pushes requests in one round trip. */
+  async enqueue(requests: readonly DialRequest[] | readonly string[]): Promise<void> {
+    if (requests.length === 0) return;
+    const raw = requests.map((r) => (typeof r === 'string' ? r : JSON.stringify(r)));
+    await this.commands.lpush(this.keys.dial, ...raw);
+    this.tally.enqueued += raw.length;
+  }
+
+  /** Pushes `total` requests at `ratePerSecond`, in small batches paced by the clock. */
+  async enqueueAtRate(make: (i: number) => DialRequest, total: number, ratePerSecond: number, signal?: AbortSignal): Promise<void> {
+    const started = performance.now();
+    let sent = 0;
+    while (sent < total && !signal?.aborted) {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * ratePerSecond) + 1);
+      if (due > sent) {
+        const batch: DialRequest[] = [];
+        for (let i = sent; i < due; i++) batch.push(make(i));
+        await this.enqueue(batch);
+        sent = due;
+      }
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(50, 1000 / ratePerSecond))));
+    }
+  }
+
+  onResult(listener: (result: CallResult) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves when `count` results have arrived in total, or rejects after `timeoutMs`. */
+  async waitForResults(count: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.results.size < count) {
+      if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${count} results, have ${this.results.size}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async depth(): Promise<{ queued: number; inFlight: number; dead: number }> {
+    const [queued, inFlight, dead] = await Promise.all([this.commands.llen(this.keys.dial), this.commands.hlen(this.keys.calls), this.commands.llen(this.keys.dead)]);
+    this.tally.dead = dead;
+    return { queued, inFlight, dead };
+  }
+
+  async deadLetters(): Promise<string[]> {
+    return this.commands.lrange(this.keys.dead, 0, -1);
+  }
+
+  private async answerAcks(): Promise<void> {
+    const random = this.options.random ?? Math.random;
+    while (this.running) {
+      let popped: [string, string] | null;
+      try {
+        popped = await this.ackConnection.brpop(this.keys.acks, 1);
+      } catch {
+        if (!this.running) return;
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (!popped) continue;
+      const parsed = ackSchema.safeParse(JSON.parse(popped[1]));
+      if (!parsed.success) continue;
+      this.tally.acked += 1;
+      if ((this.options.ackDropRate ?? 0) > 0 && random() < (this.options.ackDropRate ?? 0)) continue;
+      const reply = JSON.stringify({ v: 1, id: parsed.data.id, codLigacao: String(++this.codLigacao) });
+      const send = () => this.commands.lpush(parsed.data.replyTo, reply).catch(() => undefined);
+      if (this.options.ackDelayMs) setTimeout(() => void send(), this.options.ackDelayMs);
+      else await send();
+    }
+  }
+
+  private async takeResults(): Promise<void> {
+    while (this.running) {
+      let popped: [string, string] | null;
+      try {
+        popped = await this.resultConnection.brpop(this.keys.results, 1);
+      } catch {
+        if (!this.running) return;
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (!popped) continue;
+      const result = callResult.parse(JSON.parse(popped[1]));
+      if (this.results.has(result.id)) this.tally.duplicateResults.push(result.id);
+      this.results.set(result.id, result);
+      this.tally.results += 1;
+      this.tally.byStatus[result.status] += 1;
+      for (const listener of this.listeners) listener(result);
+    }
+  }
+}

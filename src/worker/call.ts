@@ -1,0 +1,148 @@
+/**
+ * One call's life inside a worker, from claim to its one result.
+ *
+ * Asterisk does not order OriginateResponse against the channels' Hangup events (the first
+ * comes from the dialling thread, the others from the Stasis queue), so a call collects
+ * whatever arrives and decides it has ended only when it has both what it needs.
+ */
+import type { CallEvent } from '../ami/types.js';
+import type { CallResult, CallStatus, DialRequest } from '../protocol/messages.js';
+import { classify, telling, REASON } from './classify.js';
+
+export type AckState = 'none' | 'pending' | 'replied' | 'timeout';
+
+export interface LegHangup {
+  uniqueid: string;
+  cause: number;
+  causeTxt: string;
+  at: number;
+}
+
+export class LiveCall {
+  attempt = 0;
+  actionId: string | undefined;
+  /** Uniqueid of the dialled leg: our ChannelId on 12.2+, learnt from OriginateResponse before that. */
+  primary: string | undefined;
+  channelIds: string[] = [];
+  originatedAt: number | null = null;
+  answeredAt: number | null = null;
+  endedAt: number | null = null;
+  reason: number | null = null;
+  responded = false;
+  hangups: LegHangup[] = [];
+  primaryHungUp = false;
+  ack: AckState = 'none';
+  codLigacao: string | null = null;
+  detail: string | undefined;
+  message: string | undefined;
+  cancelledByUs = false;
+  /** Adopted from a dead peer: no OriginateResponse will come to us. */
+  adopted = false;
+  /** Mirrors the record's state in Redis, as far as this process moved it. */
+  state: 'claimed' | 'originating' | 'originated' = 'claimed';
+  published = false;
+  /** Resolves once the Originate's reply was handled and Multcall's ACK reply came or timed out. */
+  readonly settled: Promise<void>;
+  private replyHandled = false;
+  private resolveSettled: () => void = () => undefined;
+
+  constructor(
+    readonly id: string,
+    readonly request: DialRequest | null,
+    readonly claimedAt: number,
+  ) {
+    this.settled = new Promise<void>((resolve) => {
+      this.resolveSettled = resolve;
+    });
+  }
+
+  /** The Originate's reply (or its absence) has been dealt with. */
+  replied(): void {
+    this.replyHandled = true;
+    this.checkSettled();
+  }
+
+  ackSettled(): void {
+    this.checkSettled();
+  }
+
+  private checkSettled(): void {
+    if (this.replyHandled && this.ack !== 'pending') this.resolveSettled();
+  }
+
+  /** Applies one event; returns true when the call's outcome is now known. */
+  apply(event: CallEvent, now: number): boolean {
+    const at = event.timestamp !== undefined ? Math.round(event.timestamp * 1000) : now;
+    switch (event.kind) {
+      case 'originate-response':
+        this.responded = true;
+        this.reason = event.reason;
+        if (event.uniqueid && !this.primary) this.primary = event.uniqueid;
+        if (event.success && this.answeredAt === null) this.answeredAt = at;
+        break;
+      case 'answered':
+        if (this.answeredAt === null || at < this.answeredAt) this.answeredAt = at;
+        break;
+      case 'dial-end':
+        break;
+      case 'hangup':
+        if (!this.hangups.some((h) => h.uniqueid === event.uniqueid)) {
+          this.hangups.push({ uniqueid: event.uniqueid, cause: event.cause, causeTxt: event.causeTxt, at });
+        }
+        if (event.uniqueid === this.primary || (this.primary === undefined && this.adopted)) {
+          this.primaryHungUp = true;
+          this.endedAt = at;
+        }
+        break;
+    }
+    return this.outcomeKnown();
+  }
+
+  outcomeKnown(): boolean {
+    if (this.adopted && !this.responded) return this.primaryHungUp;
+    if (!this.responded) return false;
+    if (this.reason === REASON.answered) return this.primaryHungUp;
+    // A failure is final; the legs' Hangups only refine the cause (see settle in the tracker).
+    return this.primaryHungUp;
+  }
+
+  /** After a failed OriginateResponse, the hangups that refine it arrive within milliseconds. */
+  failedAwaitingCauses(): boolean {
+    return this.responded && this.reason !== REASON.answered && !this.primaryHungUp;
+  }
+
+  status(): CallStatus {
+    const cause = telling(this.hangups)?.cause ?? null;
+    if (this.adopted && !this.responded) return this.answeredAt !== null || this.primaryHungUp ? 'answered' : 'unknown';
+    return classify({ reason: this.responded ? this.reason : null, cause, cancelledByUs: this.cancelledByUs });
+  }
+
+  toResult(base: { celula: string; worker: string; central: string | null }, now: number, override?: { status?: CallStatus; detail?: string }): CallResult {
+    const cause = telling(this.hangups);
+    const status = override?.status ?? this.status();
+    const endedAt = this.endedAt ?? this.hangups.at(-1)?.at ?? now;
+    const answeredAt = status === 'answered' ? this.answeredAt : null;
+    const detail = override?.detail ?? this.detail;
+    return {
+      v: 1,
+      id: this.id,
+      celula: base.celula,
+      status,
+      ...(detail ? { detail } : {}),
+      ...(this.message ? { message: this.message } : {}),
+      reason: this.responded ? this.reason : null,
+      cause: cause?.cause ?? null,
+      causeTxt: cause?.causeTxt ?? null,
+      central: base.central,
+      worker: base.worker,
+      attempts: this.attempt,
+      codLigacao: this.codLigacao,
+      ack: this.ack === 'pending' ? 'timeout' : this.ack,
+      claimedAt: this.claimedAt,
+      originatedAt: this.originatedAt,
+      answeredAt,
+      endedAt,
+      billsec: answeredAt !== null ? Math.max(0, Math.floor((endedAt - answeredAt) / 1000)) : 0,
+    };
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Worker settings. A file with the seed's own names (so `run.sh <célula>` users recognise
+ * it), read once at start; threads, retries and timeouts then follow the célula's live
+ * config in Redis. Secrets never live in the file: they come from the environment or from
+ * files mounted from Kubernetes Secrets.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { celulaName, describeIssues } from '../protocol/messages.js';
+
+const seconds = z.number().positive().max(3600);
+
+export const originateTemplate = z.object({
+  /** Dial string with `{number}` where the number goes, e.g. `PJSIP/{number}@carrier`. */
+  channel: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+\/[^\r\n\0]*\{number\}[^\r\n\0]*$/, { message: 'must be Tech/… containing {number}, e.g. PJSIP/{number}@carrier' }),
+  context: z.string().regex(/^[A-Za-z0-9_.-]{1,79}$/),
+  exten: z.string().regex(/^[A-Za-z0-9_*#+.-]{1,79}$/).default('s'),
+  priority: z.number().int().min(1).default(1),
+  callerId: z.string().regex(/^[^\r\n\0]{0,128}$/).optional(),
+  ringTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
+  variables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.string().regex(/^[^\r\n\0]{0,512}$/)).default({}),
+});
+export type OriginateTemplate = z.infer<typeof originateTemplate>;
+
+export const centralSettings = z.object({
+  name: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, { message: 'must be a DNS-1123 name' }),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5038),
+  username: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
+  /** Most Originates per second this worker sends to the central. */
+  maxOriginatesPerSecond: z.number().positive().max(10_000).default(50),
+  /** Most calls this worker keeps up on the central at once. */
+  maxChannels: z.number().int().positive().max(100_000).default(500),
+});
+
+export const workerFile = z.object({
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json']).default('json'),
+  LOG_LOCATION: z.string().default('stderr'),
+  redis_host: z.string().default('127.0.0.1'),
+  redis_port: z.number().int().min(1).max(65535).default(6379),
+  redis_db: z.number().int().min(0).max(15).default(0),
+  redis_prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('multcall'),
+  Timeout_Command_Response: seconds.default(5),
+  Timeout_Command_ACK: seconds.default(10),
+  Retries: z.number().int().min(0).max(10).default(2),
+  Queues: z.array(z.object({ nome: celulaName, threads: z.number().int().min(1).max(1000) })).min(1),
+  central: centralSettings,
+  originate: originateTemplate,
+  /** What to do with a placed call when Multcall never sends its CodLigacao: see docs/protocol.md. */
+  ack_timeout_policy: z.enum(['report', 'hangup']).default('report'),
+  /** Seconds between heartbeats; a worker silent for `lease` seconds is presumed dead. */
+  heartbeat: seconds.default(2),
+  lease: seconds.default(10),
+  /** Seconds a stopping worker waits for its live calls before handing them to a peer. */
+  drain_timeout: seconds.default(600),
+  /** Port for /metrics, /healthz and /readyz; 0 picks a free one, -1 turns it off. */
+  http_port: z.number().int().min(-1).max(65535).default(8080),
+});
+export type WorkerFile = z.infer<typeof workerFile>;
+
+export interface WorkerSettings {
+  celula: string;
+  workerId: string;
+  threads: number;
+  retries: number;
+  commandTimeoutMs: number;
+  ackTimeoutMs: number;
+  ackTimeoutPolicy: 'report' | 'hangup';
+  heartbeatMs: number;
+  leaseMs: number;
+  drainTimeoutMs: number;
+  httpPort: number;
+  log: { level: WorkerFile['LOG_LEVEL']; location: string };
+  redis: { host: string; port: number; db: number; prefix: string; password?: string; username?: string };
+  central: z.infer<typeof centralSettings> & { secret: string };
+  originate: OriginateTemplate;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'MC_ERR_CONFIG';
+}
+
+/** Parses a settings file (YAML or JSON) and picks the célula's queue from `Queues`. */
+export function loadWorkerSettings(path: string, celula: string, env: NodeJS.ProcessEnv = process.env): WorkerSettings {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read worker settings ${path}: ${(error as Error).message}`);
+  }
+  return settingsFrom(parseYaml(text) as unknown, celula, env, path);
+}
+
+export function settingsFrom(input: unknown, celula: string, env: NodeJS.ProcessEnv = process.env, source = 'settings'): WorkerSettings {
+  const parsed = workerFile.safeParse(input);
+  if (!parsed.success) throw new ConfigError(`${source}: ${describeIssues(parsed.error)}`);
+  const file = parsed.data;
+  const queue = file.Queues.find((q) => q.nome === celula);
+  if (!queue) throw new ConfigError(`${source}: no entry in Queues has nome ${JSON.stringify(celula)} (have: ${file.Queues.map((q) => q.nome).join(', ')})`);
+  const secret = secretFrom(env, 'AMI_SECRET');
+  if (secret === undefined) throw new ConfigError('the AMI secret is missing: set AMI_SECRET or AMI_SECRET_FILE (a file mounted from a Secret)');
+  const redisPassword = secretFrom(env, 'REDIS_PASSWORD');
+  return {
+    celula,
+    workerId: env.MULTCALL_WORKER_ID ?? `${file.central.name}.${hostname()}.${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100),
+    threads: queue.threads,
+    retries: file.Retries,
+    commandTimeoutMs: Math.round(file.Timeout_Command_Response * 1000),
+    ackTimeoutMs: Math.round(file.Timeout_Command_ACK * 1000),
+    ackTimeoutPolicy: file.ack_timeout_policy,
+    heartbeatMs: Math.round(file.heartbeat * 1000),
+    leaseMs: Math.round(file.lease * 1000),
+    drainTimeoutMs: Math.round(file.drain_timeout * 1000),
+    httpPort: file.http_port,
+    log: { level: file.LOG_LEVEL, location: file.LOG_LOCATION },
+    redis: {
+      host: file.redis_host,
+      port: file.redis_port,
+      db: file.redis_db,
+      prefix: file.redis_prefix,
+      ...(redisPassword !== undefined ? { password: redisPassword } : {}),
+      ...(env.REDIS_USERNAME ? { username: env.REDIS_USERNAME } : {}),
+    },
+    central: { ...file.central, secret },
+    originate: file.originate,
+  };
+}
+
+/** `NAME` from the environment, or the contents of the file named by `NAME_FILE`. */
+function secretFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file) return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  return env[name];
+}

@@ -1,0 +1,28 @@
+/**
+ * Builds the Originate for one attempt of one request from the célula's template.
+ * The request was validated by its zod schema; the AMI layer validates again on the wire.
+ */
+import type { AmiDialect, OriginateRequest } from '../ami/types.js';
+import type { DialRequest } from '../protocol/messages.js';
+import type { OriginateTemplate } from './config.js';
+
+/** ChannelId of an attempt: unique per attempt, because Asterisk refuses a ChannelId still in use. */
+export function channelIdFor(requestId: string, attempt: number): string {
+  return `mc-${requestId}-${attempt}`;
+}
+
+export function buildOriginate(template: OriginateTemplate, request: DialRequest, celula: string, attempt: number, dialect: AmiDialect): OriginateRequest {
+  const channelId = channelIdFor(request.id, attempt);
+  const callerId = request.callerId ?? template.callerId;
+  return {
+    channel: template.channel.replaceAll('{number}', request.number),
+    context: template.context,
+    exten: template.exten,
+    priority: template.priority,
+    ringTimeoutMs: request.ringTimeoutMs ?? template.ringTimeoutMs,
+    ...(callerId !== undefined ? { callerId } : {}),
+    account: request.id,
+    variables: { ...template.variables, ...request.variables, MC_REQ: request.id, MC_CELULA: celula },
+    ...(dialect === 'stasis' ? { channelId, otherChannelId: `${channelId}-2` } : {}),
+  };
+}

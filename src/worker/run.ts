@@ -1,0 +1,40 @@
+/**
+ * Wires a worker process: logger, metrics, AMI client, HTTP endpoints, signals.
+ * Shared by `multcall worker` and the demo.
+ */
+import { createAmiClient } from '../ami/client.js';
+import type { Logger } from '../lib/log.js';
+import { startHttp } from '../lib/http.js';
+import type { WorkerSettings } from './config.js';
+import { workerMetrics } from './metrics.js';
+import { Worker } from './worker.js';
+
+export interface RunningWorker {
+  worker: Worker;
+  httpPort: number | undefined;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(settings: WorkerSettings, logger: Logger): Promise<RunningWorker> {
+  const metrics = workerMetrics({ celula: settings.celula, central: settings.central.name });
+  const ami = createAmiClient({
+    host: settings.central.host,
+    port: settings.central.port,
+    username: settings.central.username,
+    secret: settings.central.secret,
+    logger: logger.child({ central: settings.central.name }),
+  });
+  ami.on('down', () => metrics.amiReconnects.inc());
+  const worker = new Worker({ settings, ami, logger, metrics });
+  metrics.threads.set(settings.threads);
+  const http = settings.httpPort >= 0 ? await startHttp(settings.httpPort, metrics.registry, { ready: () => worker.ready }) : undefined;
+  await worker.start();
+  return {
+    worker,
+    httpPort: http?.port,
+    async stop() {
+      await worker.stop();
+      await new Promise<void>((resolve) => (http ? http.server.close(() => resolve()) : resolve()));
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Routes the central's events to this worker's calls.
+ *
+ * Every worker logged in to a central receives every call event of that central (AMI
+ * broadcasts them), so most events belong to someone else and are dropped after one map
+ * lookup. A call is found by our ActionID (OriginateResponse) or by a Uniqueid/Linkedid we
+ * chose as ChannelId (12.2+) or learnt from OriginateResponse (1.8/11).
+ */
+import type { CallEvent } from '../ami/types.js';
+import type { LiveCall } from './call.js';
+
+export class CallTracker {
+  private readonly byActionId = new Map<string, LiveCall>();
+  private readonly byUniqueid = new Map<string, LiveCall>();
+  private readonly settleTimers = new Map<LiveCall, NodeJS.Timeout>();
+  private readonly live = new Set<LiveCall>();
+
+  constructor(
+    /** Called once when a call's outcome is known. */
+    private readonly onEnded: (call: LiveCall) => void,
+    /** How long a failed call waits for its legs' Hangups to refine the cause. */
+    private readonly settleMs = 300,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  calls(): IterableIterator<LiveCall> {
+    return this.live.values();
+  }
+
+  watchAction(call: LiveCall, actionId: string): void {
+    this.live.add(call);
+    this.byActionId.set(actionId, call);
+  }
+
+  watchUniqueid(call: LiveCall, uniqueid: string): void {
+    this.live.add(call);
+    this.byUniqueid.set(uniqueid, call);
+  }
+
+  forget(call: LiveCall): void {
+    this.live.delete(call);
+    if (call.actionId) this.byActionId.delete(call.actionId);
+    for (const id of call.channelIds) this.byUniqueid.delete(id);
+    if (call.primary) this.byUniqueid.delete(call.primary);
+    const timer = this.settleTimers.get(call);
+    if (timer) clearTimeout(timer);
+    this.settleTimers.delete(call);
+  }
+
+  route(event: CallEvent): void {
+    const call = this.find(event);
+    if (!call) return;
+    if (event.kind === 'originate-response' && event.uniqueid && !this.byUniqueid.has(event.uniqueid)) {
+      this.byUniqueid.set(event.uniqueid, call);
+    }
+    if (call.apply(event, this.now())) {
+      this.end(call);
+    } else if (call.failedAwaitingCauses() && !this.settleTimers.has(call)) {
+      const timer = setTimeout(() => this.end(call), this.settleMs);
+      timer.unref();
+      this.settleTimers.set(call, timer);
+    }
+  }
+
+  /** Ends a call now (settle timer, sweep or watchdog). */
+  end(call: LiveCall): void {
+    if (!this.live.has(call)) return;
+    this.forget(call);
+    this.onEnded(call);
+  }
+
+  private find(event: CallEvent): LiveCall | undefined {
+    if (event.kind === 'originate-response') {
+      return (event.actionId !== undefined ? this.byActionId.get(event.actionId) : undefined) ?? (event.uniqueid ? this.byUniqueid.get(event.uniqueid) : undefined);
+    }
+    return this.byUniqueid.get(event.uniqueid) ?? (event.kind !== 'dial-end' && event.linkedid ? this.byUniqueid.get(event.linkedid) : undefined);
+  }
+}

@@ -1,0 +1,598 @@
+/**
+ * The dial worker: one célula's queue, one central.
+ *
+ *   claim → originate → ack → track → report        (the life of a call, in that order)
+ *   heartbeat · recover peers · follow live config · drain on stop
+ *
+ * The rule that keeps customers from being dialled twice: a request is moved to
+ * `originating` in Redis *before* its Originate is written to the socket, and only a
+ * request still in `claimed` ever goes back to the queue. Everything after that is
+ * followed to its end, or resolved by asking the central, or reported `unknown`.
+ */
+import { Redis } from 'ioredis';
+import type { AmiClient, CallEvent, LiveChannel } from '../ami/types.js';
+import { AmiDisconnectedError, AmiTimeoutError, AmiValidationError } from '../ami/errors.js';
+import { CelulaStore, type CallRecord } from '../protocol/store.js';
+import { ackReply, describeIssues, dialRequest, liveConfig, type CallResult, type CallStatus, type DialRequest, type DeadLetter } from '../protocol/messages.js';
+import type { Logger } from '../lib/log.js';
+import type { WorkerSettings } from './config.js';
+import { LiveCall } from './call.js';
+import { CallTracker } from './tracker.js';
+import { buildOriginate } from './originate.js';
+import { RateLimiter } from './guards.js';
+import type { WorkerMetrics } from './metrics.js';
+
+export interface WorkerOptions {
+  settings: WorkerSettings;
+  ami: AmiClient;
+  logger: Logger;
+  metrics: WorkerMetrics;
+  now?: () => number;
+}
+
+type Live = Pick<WorkerSettings, 'threads' | 'retries' | 'commandTimeoutMs' | 'ackTimeoutMs'>;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+export class Worker {
+  readonly id: string;
+  private readonly settings: WorkerSettings;
+  private readonly ami: AmiClient;
+  private readonly log: Logger;
+  private readonly metrics: WorkerMetrics;
+  private readonly now: () => number;
+  private readonly redis: Redis;
+  private readonly blocking: Redis;
+  private readonly inboxConnection: Redis;
+  private readonly subscriber: Redis;
+  private readonly store: CelulaStore;
+  private readonly tracker: CallTracker;
+  private readonly limiter: RateLimiter;
+  /** Every request this worker holds, from claim to published result. */
+  private readonly held = new Map<string, LiveCall>();
+  private live: Live;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  private loops: Promise<void>[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private wake: (() => void) | undefined;
+  private amiUp = false;
+  private redisUp = false;
+  /** After our own Redis reconnect, peers get one lease to heartbeat before we call them dead. */
+  private recoveryPausedUntil = 0;
+
+  constructor(options: WorkerOptions) {
+    this.settings = options.settings;
+    this.id = options.settings.workerId;
+    this.ami = options.ami;
+    this.log = options.logger.child({ celula: options.settings.celula, central: options.settings.central.name, worker: this.id });
+    this.metrics = options.metrics;
+    this.now = options.now ?? Date.now;
+    this.live = { threads: this.settings.threads, retries: this.settings.retries, commandTimeoutMs: this.settings.commandTimeoutMs, ackTimeoutMs: this.settings.ackTimeoutMs };
+    const r = this.settings.redis;
+    const redisOptions = {
+      host: r.host,
+      port: r.port,
+      db: r.db,
+      ...(r.password !== undefined ? { password: r.password } : {}),
+      ...(r.username !== undefined ? { username: r.username } : {}),
+      // Wait through a Redis restart instead of failing commands; every script is safe to re-run.
+      maxRetriesPerRequest: null,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000) * (0.5 + Math.random() / 2),
+      lazyConnect: true,
+    };
+    this.redis = new Redis({ ...redisOptions, connectionName: `${this.id}:cmd` });
+    this.blocking = new Redis({ ...redisOptions, connectionName: `${this.id}:claim` });
+    this.inboxConnection = new Redis({ ...redisOptions, connectionName: `${this.id}:inbox` });
+    this.subscriber = new Redis({ ...redisOptions, connectionName: `${this.id}:config` });
+    this.store = new CelulaStore(this.redis, { celula: this.settings.celula, prefix: r.prefix });
+    this.tracker = new CallTracker((call) => void this.finish(call));
+    this.limiter = new RateLimiter(this.settings.central.maxOriginatesPerSecond);
+  }
+
+  get ready(): Record<string, boolean> {
+    return { redis: this.redisUp, ami: this.amiUp, accepting: !this.stopping };
+  }
+
+  get inFlight(): number {
+    return this.held.size;
+  }
+
+  get threads(): number {
+    return this.live.threads;
+  }
+
+  async start(): Promise<void> {
+    this.redis.on('ready', () => this.onRedisReady());
+    this.redis.on('close', () => {
+      this.redisUp = false;
+    });
+    this.redis.on('error', (error: Error) => this.log.debug({ err: error.message }, 'redis connection error'));
+    for (const c of [this.blocking, this.inboxConnection, this.subscriber]) c.on('error', () => undefined);
+    await Promise.all([this.redis.connect(), this.blocking.connect(), this.inboxConnection.connect(), this.subscriber.connect()]);
+    this.redisUp = true;
+
+    this.ami.on('event', (event: CallEvent) => this.tracker.route(event));
+    this.ami.on('down', (error: Error) => {
+      this.amiUp = false;
+      this.log.warn({ err: error.message }, 'AMI connection lost');
+    });
+    this.ami.on('up', () => {
+      const wasDown = !this.amiUp;
+      this.amiUp = true;
+      this.kick();
+      if (wasDown && this.tracker.size > 0) void this.sweepAfterReconnect();
+    });
+    await this.ami.connect();
+    this.amiUp = true;
+    if (this.ami.info) this.log.info({ banner: this.ami.info.banner, dialect: this.ami.info.dialect }, 'AMI connected');
+
+    const now = this.now();
+    await this.store.register(this.id, { central: this.settings.central.name, host: this.id, threads: this.live.threads, startedAt: now }, this.settings.leaseMs, now);
+    await this.store.writeConfig(this.live, true);
+    await this.reloadConfig();
+    await this.subscriber.subscribe(this.store.keys.config);
+    this.subscriber.on('message', () => void this.reloadConfig());
+    // A restarted process may reuse its id (same pod name): take back what it held before.
+    await this.sweepOrphans();
+
+    this.every(1000, () => this.reloadConfig());
+    this.every(this.settings.heartbeatMs, () => this.heartbeat());
+    this.every(this.settings.heartbeatMs, () => this.recoverPeers());
+    this.every(Math.max(5000, this.settings.leaseMs), () => this.sweepOrphans());
+    this.loops.push(this.claimLoop(), this.inboxLoop());
+    this.log.info({ threads: this.live.threads, retries: this.live.retries }, 'worker started');
+  }
+
+  /**
+   * Stops claiming, gives back what was claimed but not dialled, waits for live calls to end
+   * (up to the drain timeout), then hands what is left to a peer and exits.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.drain();
+    return this.stopped;
+  }
+
+  private async drain(): Promise<void> {
+    this.stopping = true;
+    this.kick();
+    this.log.info({ live: this.held.size }, 'draining');
+    this.blocking.disconnect();
+    await Promise.allSettled(this.loops);
+    await this.releaseUndialled();
+    const deadline = this.now() + this.settings.drainTimeoutMs;
+    while (this.held.size > 0 && this.now() < deadline) await sleep(50);
+    for (const t of this.timers) clearInterval(t);
+    if (this.held.size > 0) {
+      this.log.warn({ live: this.held.size }, 'drain timeout: handing live calls to a peer of this central');
+      await this.store.handOff(this.id);
+    } else {
+      await this.store.deregister(this.id);
+    }
+    this.inboxConnection.disconnect();
+    await this.subscriber.quit().catch(() => undefined);
+    await this.redis.quit().catch(() => undefined);
+    await this.ami.close();
+    this.log.info('worker stopped');
+  }
+
+  // ── claim ────────────────────────────────────────────────────────────────────────────
+
+  private capacity(): number {
+    return Math.min(this.live.threads, this.settings.central.maxChannels) - this.held.size;
+  }
+
+  private kick(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private waitForKick(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref();
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async claimLoop(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const room = this.capacity();
+        if (room <= 0 || !this.amiUp || !this.redisUp) {
+          await this.waitForKick(200);
+          continue;
+        }
+        const claimed = await this.store.claim(this.id, this.settings.central.name, room, this.now());
+        if (claimed.length === 0) {
+          // Park until a request arrives; it lands in our own list, safe if we die now.
+          await CelulaStore.waitForRequest(this.blocking, this.store.keys, this.id, 1);
+          continue;
+        }
+        for (const { id, raw } of claimed) this.accept(id, raw);
+        this.metrics.inFlight.set(this.held.size);
+      } catch (error) {
+        if (this.stopping) return;
+        this.log.warn({ err: (error as Error).message }, 'claim failed; retrying');
+        await sleep(200);
+      }
+    }
+  }
+
+  private accept(id: string, raw: string): void {
+    const claimedAt = this.now();
+    let request: DialRequest;
+    try {
+      const parsed = dialRequest.safeParse(JSON.parse(raw));
+      if (!parsed.success) {
+        void this.deadLetter(id, 'invalid-request', describeIssues(parsed.error), raw);
+        return;
+      }
+      request = parsed.data;
+    } catch {
+      void this.deadLetter(id, 'invalid-json', 'not valid JSON', raw);
+      return;
+    }
+    const call = new LiveCall(id, request, claimedAt);
+    this.held.set(id, call);
+    void this.place(call, request);
+  }
+
+  private async deadLetter(id: string, code: DeadLetter['code'], reason: string, raw: string): Promise<void> {
+    const letter: DeadLetter = { v: 1, code, reason, id, celula: this.settings.celula, worker: this.id, at: this.now(), raw };
+    await this.store.reject(id, this.id, letter);
+    this.metrics.deadLetters.inc({ code });
+    this.log.info({ id, code, reason }, 'request dead-lettered');
+  }
+
+  // ── originate ────────────────────────────────────────────────────────────────────────
+
+  private async place(call: LiveCall, request: DialRequest): Promise<void> {
+    if (request.deadline !== undefined && request.deadline < this.now()) {
+      await this.publish(call, { status: 'cancelled', detail: 'deadline-expired' });
+      return;
+    }
+    let refused = 0;
+    for (;;) {
+      if (this.stopping) return; // still `claimed`: drain gives it back
+      if (!this.amiUp) {
+        await this.waitForKick(200);
+        continue;
+      }
+      await this.limiter.take();
+      if (this.stopping) return;
+      const attempt = call.attempt + 1;
+      const dialect = this.ami.info?.dialect ?? 'stasis';
+      let originate;
+      try {
+        originate = { ...buildOriginate(this.settings.originate, request, this.settings.celula, attempt, dialect), actionId: `${this.id}.${request.id}.${attempt}` };
+      } catch (error) {
+        await this.deadLetter(call.id, 'invalid-request', (error as Error).message, JSON.stringify(request));
+        this.held.delete(call.id);
+        return;
+      }
+      const channelId = originate.channelId;
+      if (!(await this.store.transition(call.id, this.id, ['claimed'], 'originating', this.now(), { a: attempt, ...(channelId ? { ch: channelId } : {}) }, originate.actionId))) {
+        // Not ours any more (a peer presumed us dead and re-queued it): never dial it.
+        this.held.delete(call.id);
+        return;
+      }
+      call.state = 'originating';
+      call.attempt = attempt;
+      call.actionId = originate.actionId;
+      call.channelIds = channelId ? [channelId, `${channelId}-2`] : [];
+      call.primary = channelId;
+      this.tracker.watchAction(call, originate.actionId);
+      for (const uid of call.channelIds) this.tracker.watchUniqueid(call, uid);
+
+      let reply;
+      try {
+        reply = await this.ami.originate(originate, this.live.commandTimeoutMs);
+      } catch (error) {
+        if (error instanceof AmiValidationError) {
+          this.tracker.forget(call);
+          await this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now());
+          await this.deadLetter(call.id, 'invalid-request', error.message, JSON.stringify(request));
+          this.held.delete(call.id);
+          return;
+        }
+        if (error instanceof AmiDisconnectedError && error.message === 'AMI is not connected') {
+          // Never written to the socket: provably not dialled, so try again once AMI is back.
+          this.tracker.forget(call);
+          call.attempt -= 1;
+          await this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now());
+          call.state = 'claimed';
+          continue;
+        }
+        // Written, but no reply: the central may or may not be dialling. Never re-send;
+        // follow whatever arrives, and ask the central if nothing does.
+        call.detail = error instanceof AmiTimeoutError ? 'command-timeout' : 'command-reply-lost';
+        call.originatedAt = this.now();
+        call.replied();
+        this.log.warn({ id: call.id, err: (error as Error).message }, 'Originate got no reply; following the call without re-sending');
+        this.watchdog(call, (request.ringTimeoutMs ?? this.settings.originate.ringTimeoutMs) + this.live.commandTimeoutMs + 5000);
+        return;
+      }
+
+      if (reply.ok) {
+        call.state = 'originated';
+        call.originatedAt = this.now();
+        this.metrics.claimToOriginate.observe((call.originatedAt - call.claimedAt) / 1000);
+        call.ack = 'pending';
+        const acked = await this.store.originated(call.id, this.id, {
+          v: 1,
+          id: call.id,
+          celula: this.settings.celula,
+          worker: this.id,
+          central: this.settings.central.name,
+          attempt,
+          replyTo: this.store.keys.inbox(this.id),
+          ...(channelId ? { channelId } : {}),
+          at: call.originatedAt,
+        }, call.originatedAt);
+        if (!acked) call.ack = 'none';
+        else this.ackTimer(call);
+        this.watchdog(call, (request.ringTimeoutMs ?? this.settings.originate.ringTimeoutMs) + 60_000, true);
+        call.replied();
+        return;
+      }
+
+      // The central refused the action: nothing was dialled, so a retry is safe.
+      this.tracker.forget(call);
+      call.message = reply.message;
+      await this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now());
+      call.state = 'claimed';
+      refused += 1;
+      if (refused > this.live.retries) {
+        call.replied();
+        await this.publish(call, { status: 'failed', detail: 'originate-refused' });
+        return;
+      }
+      this.metrics.originateRetries.inc();
+      await sleep(Math.min(100 * 2 ** (refused - 1), 2000));
+    }
+  }
+
+  // ── ack ──────────────────────────────────────────────────────────────────────────────
+
+  private ackTimer(call: LiveCall): void {
+    setTimeout(() => {
+      if (call.ack !== 'pending') return;
+      call.ack = 'timeout';
+      this.log.warn({ id: call.id }, 'no CodLigacao from Multcall within Timeout_Command_ACK');
+      call.ackSettled();
+    }, this.live.ackTimeoutMs).unref();
+  }
+
+  private async inboxLoop(): Promise<void> {
+    const inbox = this.store.keys.inbox(this.id);
+    while (!this.stopping || this.held.size > 0) {
+      try {
+        const popped = await this.inboxConnection.brpop(inbox, 1);
+        if (!popped) continue;
+        this.onAckReply(popped[1]);
+      } catch (error) {
+        if (this.stopping && this.held.size === 0) return;
+        this.log.debug({ err: (error as Error).message }, 'inbox read failed; retrying');
+        await sleep(200);
+      }
+    }
+  }
+
+  private onAckReply(raw: string): void {
+    let parsed;
+    try {
+      parsed = ackReply.safeParse(JSON.parse(raw));
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed?.success) {
+      void this.store.deadLetter({ v: 1, code: 'invalid-ack-reply', reason: parsed ? describeIssues(parsed.error) : 'not valid JSON', id: null, celula: this.settings.celula, worker: this.id, at: this.now(), raw });
+      return;
+    }
+    const call = this.held.get(parsed.data.id);
+    if (!call || call.ack !== 'pending') return; // late reply after the timeout: the result says so
+    call.codLigacao = parsed.data.codLigacao;
+    call.ack = 'replied';
+    void this.store.transition(call.id, this.id, ['originated'], 'originated', this.now(), { k: call.codLigacao });
+    call.ackSettled();
+  }
+
+  // ── track & report ───────────────────────────────────────────────────────────────────
+
+  /** Gives up waiting for events after `ms`: asks the central, then reports what is known. */
+  private watchdog(call: LiveCall, ms: number, onlyIfNoResponse = false): void {
+    setTimeout(() => {
+      if (!this.held.has(call.id) || call.published) return;
+      if (onlyIfNoResponse && call.responded) return;
+      void this.resolveWithCentral([call]);
+    }, ms).unref();
+  }
+
+  /** Called by the tracker once a call's outcome is known. */
+  private async finish(call: LiveCall): Promise<void> {
+    await call.settled;
+    await this.publish(call);
+  }
+
+  private async publish(call: LiveCall, override?: { status?: CallStatus; detail?: string }): Promise<void> {
+    if (call.published) return;
+    call.published = true;
+    this.tracker.forget(call);
+    const result: CallResult = call.toResult({ celula: this.settings.celula, worker: this.id, central: this.settings.central.name }, this.now(), override);
+    for (;;) {
+      try {
+        const published = await this.store.complete(result);
+        if (published) this.metrics.calls.inc({ status: result.status });
+        break;
+      } catch (error) {
+        this.log.warn({ id: call.id, err: (error as Error).message }, 'publishing result failed; retrying');
+        await sleep(200);
+      }
+    }
+    this.held.delete(call.id);
+    this.metrics.inFlight.set(this.held.size);
+    this.kick();
+  }
+
+  // ── recover ──────────────────────────────────────────────────────────────────────────
+
+  private async heartbeat(): Promise<void> {
+    const now = this.now();
+    const present = await this.store.heartbeat(this.id, this.settings.leaseMs, now);
+    if (!present) {
+      this.log.warn('our heartbeat had lapsed; a peer may have taken over our calls');
+      await this.store.register(this.id, { central: this.settings.central.name, host: this.id, threads: this.live.threads, startedAt: now }, this.settings.leaseMs, now);
+    }
+  }
+
+  private onRedisReady(): void {
+    const wasDown = !this.redisUp;
+    this.redisUp = true;
+    if (wasDown) {
+      this.recoveryPausedUntil = this.now() + this.settings.leaseMs;
+      this.kick();
+      void this.heartbeat().then(() => this.sweepOrphans()).catch(() => undefined);
+    }
+  }
+
+  private async recoverPeers(): Promise<void> {
+    if (this.stopping || this.now() < this.recoveryPausedUntil || !this.amiUp) return;
+    const now = this.now();
+    for (const dead of await this.store.expiredWorkers(now)) {
+      if (dead === this.id) continue;
+      const recovered = await this.store.recover(dead, this.id, this.settings.central.name, now, 3 * this.settings.leaseMs);
+      if (!recovered) continue;
+      this.log.warn({ dead, requeued: recovered.requeued, adopted: recovered.adopted.length }, 'recovered a dead worker');
+      if (recovered.requeued > 0) this.metrics.recovered.inc({ how: 'requeued' }, recovered.requeued);
+      await this.adopt(recovered.adopted);
+    }
+  }
+
+  /**
+   * Requests recorded as ours that this process does not know: a reply lost in a Redis
+   * restart, or a previous process with our id. Undialled ones go back to the queue; the
+   * rest are resolved with the central.
+   */
+  private async sweepOrphans(): Promise<void> {
+    if (this.stopping) return;
+    const records = await this.store.heldBy(this.id);
+    const orphans = [...records].filter(([id]) => !this.held.has(id));
+    if (orphans.length === 0) return;
+    const undialled = orphans.filter(([, r]) => r.s === 'claimed').map(([id]) => id);
+    await this.store.release(this.id, undialled);
+    await this.adopt(orphans.filter(([, r]) => r.s !== 'claimed').map(([id, record]) => ({ id, record })));
+  }
+
+  private async adopt(adopted: ReadonlyArray<{ id: string; record: CallRecord }>): Promise<void> {
+    const calls: LiveCall[] = [];
+    for (const { id, record } of adopted) {
+      if (this.held.has(id)) continue;
+      let request: DialRequest | null = null;
+      try {
+        const parsed = dialRequest.safeParse(JSON.parse(record.r));
+        if (parsed.success) request = parsed.data;
+      } catch {
+        request = null;
+      }
+      const call = new LiveCall(id, request, record.t);
+      call.adopted = true;
+      call.attempt = record.a;
+      call.originatedAt = record.o ?? null;
+      call.codLigacao = record.k ?? null;
+      call.ack = record.k ? 'replied' : record.s === 'originated' ? 'timeout' : 'none';
+      if (record.ch) {
+        call.primary = record.ch;
+        call.channelIds = [record.ch, `${record.ch}-2`];
+      }
+      call.replied();
+      this.held.set(id, call);
+      calls.push(call);
+    }
+    if (calls.length > 0) await this.resolveWithCentral(calls);
+  }
+
+  /**
+   * Asks the central which of these calls still have a channel up. Those are followed to
+   * their Hangup; the others ended while nobody listened and are reported `unknown`
+   * (or with what we saw, if we saw the central's answer) — never dialled again.
+   */
+  private async resolveWithCentral(calls: LiveCall[]): Promise<void> {
+    let channels: LiveChannel[] | null = null;
+    try {
+      channels = await this.ami.coreShowChannels(Math.max(this.live.commandTimeoutMs, 5000));
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message }, 'cannot list the central\'s channels');
+    }
+    const central = this.settings.central.name;
+    for (const call of calls) {
+      if (call.published) continue;
+      const mine = channels?.filter((c) => c.accountCode === call.id || (call.primary !== undefined && c.uniqueid === call.primary)) ?? [];
+      if (channels && mine.length > 0) {
+        const first = mine.find((c) => c.uniqueid === call.primary) ?? mine[0] as LiveChannel;
+        call.primary = first.uniqueid;
+        if (first.channelState === 6 && call.answeredAt === null) call.answeredAt = this.now() - (first.durationSeconds ?? 0) * 1000;
+        for (const c of mine) this.tracker.watchUniqueid(call, c.uniqueid);
+        if (call.adopted) this.metrics.recovered.inc({ how: 'following' });
+        continue;
+      }
+      if (call.responded) {
+        await this.publish(call, { detail: 'hangup-not-seen' });
+      } else {
+        if (call.adopted) this.metrics.recovered.inc({ how: 'unknown' });
+        await this.publish(call, { status: 'unknown', detail: channels ? (call.adopted ? 'recovered-not-found' : (call.detail ?? 'events-lost')) : `central-unreachable:${central}` });
+      }
+    }
+  }
+
+  /** Events may have been lost while AMI was down: check every live call with the central. */
+  private async sweepAfterReconnect(): Promise<void> {
+    const calls = [...this.tracker.calls()].filter((c) => c.originatedAt !== null && c.originatedAt < this.now() - 1000);
+    if (calls.length > 0) await this.resolveWithCentral(calls);
+  }
+
+  private async releaseUndialled(): Promise<void> {
+    const undialled = [...this.held.values()].filter((c) => c.state === 'claimed' && !c.published).map((c) => c.id);
+    const { landed, released } = await this.store.release(this.id, undialled);
+    // Only what the script released: a call that won the race to `originating` stays ours.
+    for (const id of released) this.held.delete(id);
+    if (landed + released.length > 0) this.log.info({ released: landed + released.length }, 'gave undialled requests back to the queue');
+  }
+
+  // ── live parameters ──────────────────────────────────────────────────────────────────
+
+  private async reloadConfig(): Promise<void> {
+    const raw = await this.store.readConfig();
+    const parsed = liveConfig.partial().safeParse(raw);
+    if (!parsed.success) {
+      this.log.warn({ issues: describeIssues(parsed.error) }, 'ignoring invalid live config');
+      return;
+    }
+    const next = { ...this.live, ...Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined)) } as Live;
+    if (next.threads !== this.live.threads || next.retries !== this.live.retries || next.commandTimeoutMs !== this.live.commandTimeoutMs || next.ackTimeoutMs !== this.live.ackTimeoutMs) {
+      this.log.info({ from: this.live, to: next }, 'live parameters changed');
+      this.live = next;
+      this.metrics.threads.set(next.threads);
+      this.kick();
+    }
+  }
+
+  private every(ms: number, task: () => Promise<void>): void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      task()
+        .catch((error: unknown) => this.log.debug({ err: (error as Error).message }, 'periodic task failed'))
+        .finally(() => {
+          running = false;
+        });
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+}

@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { startRedis, type RedisServer } from '../support/redis.js';
+import { CelulaStore } from '../../src/protocol/store.js';
+import { deadLetter, type CallResult } from '../../src/protocol/messages.js';
+
+let server: RedisServer;
+let redis: Redis;
+let store: CelulaStore;
+const now = 1_800_000_000_000;
+
+const request = (id: string, extra: Record<string, unknown> = {}) => JSON.stringify({ v: 1, id, number: '5511999990000', ...extra });
+
+function result(id: string, worker: string, status: CallResult['status'] = 'answered'): CallResult {
+  return { v: 1, id, celula: 'vendas', status, reason: 4, cause: 16, causeTxt: 'Normal Clearing', central: 'c1', worker, attempts: 1, codLigacao: '42', ack: 'replied', claimedAt: now, originatedAt: now, answeredAt: now, endedAt: now + 1000, billsec: 1 };
+}
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = server.client();
+});
+afterAll(async () => {
+  await server.stop();
+});
+beforeEach(async () => {
+  await redis.flushall();
+  store = new CelulaStore(redis, { celula: 'vendas', maxMessageBytes: 1024 });
+});
+
+describe('claim', () => {
+  it('claims in FIFO order, up to the limit, and records who holds each request', async () => {
+    await redis.lpush(store.keys.dial, request('a'), request('b'), request('c'));
+    const claimed = await store.claim('w1', 'c1', 2, now);
+    expect(claimed.map((c) => c.id)).toEqual(['a', 'b']);
+    expect(await redis.llen(store.keys.dial)).toBe(1);
+    expect(await redis.smembers(store.keys.workerCalls('w1'))).toEqual(expect.arrayContaining(['a', 'b']));
+    const held = await store.heldBy('w1');
+    expect(held.get('a')).toMatchObject({ s: 'claimed', w: 'w1', c: 'c1', a: 0 });
+  });
+
+  it('takes a request parked in the landing list before the queue', async () => {
+    await redis.lpush(store.keys.dial, request('queued'));
+    await redis.lpush(store.keys.landing('w1'), request('landed'));
+    const claimed = await store.claim('w1', 'c1', 1, now);
+    expect(claimed.map((c) => c.id)).toEqual(['landed']);
+  });
+
+  it('dead-letters what cannot be keyed, with the reason, and keeps going', async () => {
+    await redis.lpush(
+      store.keys.dial,
+      'not json',
+      '[1,2]',
+      JSON.stringify({ v: 2, id: 'x' }),
+      JSON.stringify({ v: 1, id: 'bad id\r\n' }),
+      JSON.stringify({ v: 1, id: 7 }),
+      'x'.repeat(2000),
+      request('good'),
+    );
+    const claimed = await store.claim('w1', 'c1', 10, now);
+    expect(claimed.map((c) => c.id)).toEqual(['good']);
+    const letters = (await redis.lrange(store.keys.dead, 0, -1)).map((l) => deadLetter.parse(JSON.parse(l)));
+    expect(letters.map((l) => l.code).sort()).toEqual(['invalid-id', 'invalid-id', 'invalid-json', 'invalid-json', 'oversize', 'unsupported-version']);
+    expect(letters.every((l) => l.reason.length > 0 && l.raw.length > 0 && l.celula === 'vendas')).toBe(true);
+    expect(await redis.hget(store.keys.stats, 'dead')).toBe('6');
+  });
+
+  it('refuses a second request with an id already accepted, and the first stays untouched', async () => {
+    await redis.lpush(store.keys.dial, request('dup'), request('dup', { number: '5511888880000' }));
+    const claimed = await store.claim('w1', 'c1', 10, now);
+    expect(claimed).toHaveLength(1);
+    const [letter] = await redis.lrange(store.keys.dead, 0, -1);
+    expect(JSON.parse(letter as string)).toMatchObject({ code: 'duplicate', id: 'dup' });
+    expect((await store.heldBy('w1')).get('dup')?.r).toContain('5511999990000');
+  });
+});
+
+describe('transitions', () => {
+  beforeEach(async () => {
+    await redis.lpush(store.keys.dial, request('a'));
+    await store.claim('w1', 'c1', 1, now);
+  });
+
+  it('moves claimed → originating only for the holder, and a re-sent transition answers the same', async () => {
+    expect(await store.transition('a', 'w2', ['claimed'], 'originating', now)).toBe(false);
+    expect(await store.transition('a', 'w1', ['claimed'], 'originating', now, { a: 1 }, 'tok1')).toBe(true);
+    expect(await store.transition('a', 'w1', ['claimed'], 'originating', now, { a: 1 }, 'tok1')).toBe(true);
+    expect(await store.transition('a', 'w1', ['claimed'], 'originating', now, { a: 2 }, 'tok2')).toBe(false);
+    expect((await store.heldBy('w1')).get('a')).toMatchObject({ s: 'originating', a: 1 });
+  });
+
+  it('pushes the ACK exactly once, even when the command is re-sent', async () => {
+    await store.transition('a', 'w1', ['claimed'], 'originating', now);
+    const ack = { v: 1 as const, id: 'a', celula: 'vendas', worker: 'w1', central: 'c1', attempt: 1, replyTo: store.keys.inbox('w1'), at: now };
+    expect(await store.originated('a', 'w1', ack, now)).toBe(true);
+    expect(await store.originated('a', 'w1', ack, now)).toBe(true);
+    expect(await redis.llen(store.keys.acks)).toBe(1);
+  });
+
+  it('publishes one result and forgets the call; a second completion publishes nothing', async () => {
+    expect(await store.complete(result('a', 'w2'))).toBe(false);
+    expect(await store.complete(result('a', 'w1'))).toBe(true);
+    expect(await store.complete(result('a', 'w1'))).toBe(false);
+    expect(await redis.llen(store.keys.results)).toBe(1);
+    expect(await redis.hget(store.keys.stats, 'status:answered')).toBe('1');
+    expect(await redis.hlen(store.keys.calls)).toBe(0);
+    expect(await redis.scard(store.keys.workerCalls('w1'))).toBe(0);
+  });
+
+  it('reject dead-letters a claimed request and frees its id for a corrected resend', async () => {
+    expect(await store.reject('a', 'w1', { v: 1, code: 'invalid-request', reason: 'number: bad', id: 'a', celula: 'vendas', worker: 'w1', at: now, raw: '{}' })).toBe(true);
+    await redis.lpush(store.keys.dial, request('a'));
+    expect((await store.claim('w1', 'c1', 1, now)).map((c) => c.id)).toEqual(['a']);
+  });
+
+  it('release gives back only undialled requests, to the head of the queue', async () => {
+    await redis.lpush(store.keys.dial, request('b'), request('c'));
+    await store.claim('w1', 'c1', 1, now); // b
+    await store.transition('a', 'w1', ['claimed'], 'originating', now);
+    await redis.lpush(store.keys.landing('w1'), request('parked'));
+    const { landed, released } = await store.release('w1', ['a', 'b']);
+    expect(landed).toBe(1);
+    expect(released).toEqual(['b']);
+    const next = await store.claim('w2', 'c1', 3, now);
+    expect(next.map((c) => c.id)).toEqual(['b', 'parked', 'c']);
+  });
+});
+
+describe('recover', () => {
+  it('re-queues what a dead worker never dialled and hands over what it may have dialled', async () => {
+    await store.register('dead', { central: 'c1', host: 'h', threads: 3, startedAt: now }, 1000, now);
+    await redis.lpush(store.keys.dial, request('undialled'), request('dialled'), request('answered'));
+    await store.claim('dead', 'c1', 3, now);
+    await store.transition('dialled', 'dead', ['claimed'], 'originating', now, { a: 1, ch: 'mc-dialled-1' });
+    await store.transition('answered', 'dead', ['claimed'], 'originating', now);
+    await store.transition('answered', 'dead', ['originating'], 'originated', now);
+    await redis.lpush(store.keys.landing('dead'), request('parked'));
+
+    expect(await store.recover('dead', 'me', 'c1', now + 500, 3000)).toBeNull(); // still alive
+    const recovered = await store.recover('dead', 'me', 'c1', now + 2000, 3000);
+    expect(recovered?.requeued).toBe(2);
+    expect(recovered?.adopted.map((a) => a.id).sort()).toEqual(['answered', 'dialled']);
+    expect(recovered?.adopted.find((a) => a.id === 'dialled')?.record).toMatchObject({ s: 'originating', w: 'me', from: 'dead', ch: 'mc-dialled-1' });
+    expect((await redis.lrange(store.keys.dial, 0, -1)).map((r) => JSON.parse(r).id).sort()).toEqual(['parked', 'undialled']);
+    expect(await redis.zscore(store.keys.workers, 'dead')).toBeNull();
+    // The dead worker, if it comes back, can no longer publish for calls it lost.
+    expect(await store.complete(result('dialled', 'dead'))).toBe(false);
+    expect(await store.complete(result('dialled', 'me'))).toBe(true);
+  });
+
+  it('leaves a dead worker of another central to that central\'s peers for the grace period', async () => {
+    await store.register('dead', { central: 'c2', host: 'h', threads: 1, startedAt: now }, 1000, now);
+    expect(await store.recover('dead', 'me', 'c1', now + 2000, 3000)).toBeNull();
+    expect(await store.recover('dead', 'me', 'c1', now + 5000, 3000)).not.toBeNull();
+  });
+});

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Integration suites start their own redis-server / simulator / control plane on free ports;
+    // two cores, so keep file parallelism modest.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
