@@ -23,7 +23,7 @@ function positiveInt(field: string, value: number): string {
 export function originateHeaders(request: OriginateRequest, actionId: string, dialect: AmiDialect): ActionHeader[] {
   const headers: ActionHeader[] = [
     ['Action', 'Originate'],
-    ['ActionID', text('actionId', actionId, { max: 128 })],
+    ['ActionID', text('actionId', actionId, { max: 200 })],
     ['Channel', text('channel', request.channel)],
     ['Context', text('context', request.context, { max: 80 })],
     ['Exten', text('exten', request.exten, { max: 80 })],

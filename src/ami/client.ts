@@ -98,7 +98,7 @@ class NetAmiClient implements AmiClient {
   }
 
   connect(): Promise<void> {
-    if (this.currentState === 'closed') return Promise.reject(new AmiDisconnectedError('client is closed'));
+    if (this.currentState === 'closed') return Promise.reject(new AmiDisconnectedError('client is closed', false));
     if (this.currentState === 'connected') return Promise.resolve();
     if (!this.firstConnect) {
       let resolve!: () => void;
@@ -266,7 +266,7 @@ class NetAmiClient implements AmiClient {
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    if (!socket || socket.destroyed || !socket.writable) return Promise.reject(new AmiDisconnectedError('AMI is not connected'));
+    if (!socket || socket.destroyed || !socket.writable) return Promise.reject(new AmiDisconnectedError('AMI is not connected', false));
     return new Promise<[AmiRecord, AmiRecord[]]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
@@ -287,7 +287,7 @@ class NetAmiClient implements AmiClient {
   }
 
   async originate(request: OriginateRequest, timeoutMs: number): Promise<ActionReply & { actionId: string }> {
-    const actionId = this.newActionId();
+    const actionId = request.actionId ?? this.newActionId();
     const headers = originateHeaders(request, actionId, this.serverInfo?.dialect ?? 'stasis');
     const reply = await this.send(this.connectedSocket(), headers, actionId, 'Originate', timeoutMs);
     return { ...replyOf(reply), actionId };

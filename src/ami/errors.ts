@@ -34,7 +34,14 @@ export class AmiTimeoutError extends Error {
 export class AmiDisconnectedError extends Error {
   override readonly name = 'AmiDisconnectedError';
   readonly code = 'AMI_DISCONNECTED';
-  constructor(message = 'AMI connection lost before the reply') {
+  constructor(
+    message = 'AMI connection lost before the reply',
+    /**
+     * Whether the action had been written to the socket. `false` proves the central never
+     * saw it (safe to send again); `true` means it may have acted on it.
+     */
+    readonly sent = true,
+  ) {
     super(message);
   }
 }

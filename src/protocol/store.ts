@@ -17,6 +17,8 @@ export const callRecord = z.looseObject({
   w: z.string(),
   c: z.string().optional(),
   t: z.number(),
+  /** Time of the last transition (ms). */
+  u: z.number().optional(),
   a: z.number(),
   r: z.string(),
   o: z.number().optional(),

@@ -41,6 +41,9 @@ export class LiveCall {
   /** Mirrors the record's state in Redis, as far as this process moved it. */
   state: 'claimed' | 'originating' | 'originated' = 'claimed';
   published = false;
+  /** For adopted calls: the record's state and last transition time when we took it over. */
+  recordState: 'claimed' | 'originating' | 'originated' | undefined;
+  lastTransitionAt = 0;
   /** Resolves once the Originate's reply was handled and Multcall's ACK reply came or timed out. */
   readonly settled: Promise<void>;
   private replyHandled = false;
@@ -113,7 +116,7 @@ export class LiveCall {
 
   status(): CallStatus {
     const cause = telling(this.hangups)?.cause ?? null;
-    if (this.adopted && !this.responded) return this.answeredAt !== null || this.primaryHungUp ? 'answered' : 'unknown';
+    if (this.adopted && !this.responded) return this.answeredAt !== null ? 'answered' : classify({ reason: null, cause, cancelledByUs: false });
     return classify({ reason: this.responded ? this.reason : null, cause, cancelledByUs: this.cancelledByUs });
   }
 

@@ -5,16 +5,14 @@
 import type { AmiDialect, OriginateRequest } from '../ami/types.js';
 import type { DialRequest } from '../protocol/messages.js';
 import type { OriginateTemplate } from './config.js';
+import { actionIdFor, channelIdsFor } from './overheard.js';
 
-/** ChannelId of an attempt: unique per attempt, because Asterisk refuses a ChannelId still in use. */
-export function channelIdFor(requestId: string, attempt: number): string {
-  return `mc-${requestId}-${attempt}`;
-}
-
-export function buildOriginate(template: OriginateTemplate, request: DialRequest, celula: string, attempt: number, dialect: AmiDialect): OriginateRequest {
-  const channelId = channelIdFor(request.id, attempt);
+export function buildOriginate(template: OriginateTemplate, request: DialRequest, celula: string, workerId: string, attempt: number, dialect: AmiDialect): OriginateRequest & { actionId: string } {
+  // Unique per attempt: Asterisk refuses a ChannelId still in use (and 1.8/11 ignore it).
+  const [channelId, otherChannelId] = channelIdsFor(request.id, attempt);
   const callerId = request.callerId ?? template.callerId;
   return {
+    actionId: actionIdFor(workerId, request.id, attempt),
     channel: template.channel.replaceAll('{number}', request.number),
     context: template.context,
     exten: template.exten,
@@ -23,6 +21,6 @@ export function buildOriginate(template: OriginateTemplate, request: DialRequest
     ...(callerId !== undefined ? { callerId } : {}),
     account: request.id,
     variables: { ...template.variables, ...request.variables, MC_REQ: request.id, MC_CELULA: celula },
-    ...(dialect === 'stasis' ? { channelId, otherChannelId: `${channelId}-2` } : {}),
+    ...(dialect === 'stasis' ? { channelId, otherChannelId } : {}),
   };
 }

@@ -8,6 +8,7 @@
  */
 import type { CallEvent } from '../ami/types.js';
 import type { LiveCall } from './call.js';
+import type { Overheard } from './overheard.js';
 
 export class CallTracker {
   private readonly byActionId = new Map<string, LiveCall>();
@@ -18,6 +19,8 @@ export class CallTracker {
   constructor(
     /** Called once when a call's outcome is known. */
     private readonly onEnded: (call: LiveCall) => void,
+    /** Remembers events of calls that are not ours (a peer's), for when we adopt them. */
+    private readonly overheard?: Overheard,
     /** How long a failed call waits for its legs' Hangups to refine the cause. */
     private readonly settleMs = 300,
     private readonly now: () => number = Date.now,
@@ -53,7 +56,10 @@ export class CallTracker {
 
   route(event: CallEvent): void {
     const call = this.find(event);
-    if (!call) return;
+    if (!call) {
+      this.overheard?.record(event);
+      return;
+    }
     if (event.kind === 'originate-response' && event.uniqueid && !this.byUniqueid.has(event.uniqueid)) {
       this.byUniqueid.set(event.uniqueid, call);
     }

@@ -19,6 +19,7 @@ import type { WorkerSettings } from './config.js';
 import { LiveCall } from './call.js';
 import { CallTracker } from './tracker.js';
 import { buildOriginate } from './originate.js';
+import { channelIdsFor, Overheard } from './overheard.js';
 import { RateLimiter } from './guards.js';
 import type { WorkerMetrics } from './metrics.js';
 
@@ -50,6 +51,7 @@ export class Worker {
   private readonly limiter: RateLimiter;
   /** Every request this worker holds, from claim to published result. */
   private readonly held = new Map<string, LiveCall>();
+  private readonly overheard = new Overheard();
   private live: Live;
   private stopping = false;
   private stopped: Promise<void> | undefined;
@@ -57,6 +59,9 @@ export class Worker {
   private timers: NodeJS.Timeout[] = [];
   private wake: (() => void) | undefined;
   private amiUp = false;
+  /** Since when the AMI session has been up without a break: what we may claim to have heard. */
+  private amiUpSince = Number.POSITIVE_INFINITY;
+  private amiClosing = false;
   private redisUp = false;
   /** After our own Redis reconnect, peers get one lease to heartbeat before we call them dead. */
   private recoveryPausedUntil = 0;
@@ -86,7 +91,7 @@ export class Worker {
     this.inboxConnection = new Redis({ ...redisOptions, connectionName: `${this.id}:inbox` });
     this.subscriber = new Redis({ ...redisOptions, connectionName: `${this.id}:config` });
     this.store = new CelulaStore(this.redis, { celula: this.settings.celula, prefix: r.prefix });
-    this.tracker = new CallTracker((call) => void this.finish(call));
+    this.tracker = new CallTracker((call) => void this.finish(call), this.overheard);
     this.limiter = new RateLimiter(this.settings.central.maxOriginatesPerSecond);
   }
 
@@ -115,16 +120,25 @@ export class Worker {
     this.ami.on('event', (event: CallEvent) => this.tracker.route(event));
     this.ami.on('down', (error: Error) => {
       this.amiUp = false;
+      this.amiUpSince = Number.POSITIVE_INFINITY;
+      if (this.amiClosing) return;
       this.log.warn({ err: error.message }, 'AMI connection lost');
     });
     this.ami.on('up', () => {
       const wasDown = !this.amiUp;
       this.amiUp = true;
+      if (wasDown) this.amiUpSince = this.now();
       this.kick();
-      if (wasDown && this.tracker.size > 0) void this.sweepAfterReconnect();
+      // Events of calls that ended while we were away are gone: check with the central once
+      // it has settled (channels of Originates it accepted just before the drop exist by then).
+      if (wasDown) {
+        const upAt = this.now();
+        setTimeout(() => void this.sweep(upAt).catch(() => undefined), 1500).unref();
+      }
     });
     await this.ami.connect();
     this.amiUp = true;
+    this.amiUpSince = this.now();
     if (this.ami.info) this.log.info({ banner: this.ami.info.banner, dialect: this.ami.info.dialect }, 'AMI connected');
 
     const now = this.now();
@@ -140,6 +154,8 @@ export class Worker {
     this.every(this.settings.heartbeatMs, () => this.heartbeat());
     this.every(this.settings.heartbeatMs, () => this.recoverPeers());
     this.every(Math.max(5000, this.settings.leaseMs), () => this.sweepOrphans());
+    // Safety net for a Hangup lost any other way: calls up for a while are checked against the central.
+    this.every(15_000, () => this.sweep(this.now() - 10_000));
     this.loops.push(this.claimLoop(), this.inboxLoop());
     this.log.info({ threads: this.live.threads, retries: this.live.retries }, 'worker started');
   }
@@ -172,6 +188,7 @@ export class Worker {
     this.inboxConnection.disconnect();
     await this.subscriber.quit().catch(() => undefined);
     await this.redis.quit().catch(() => undefined);
+    this.amiClosing = true;
     await this.ami.close();
     this.log.info('worker stopped');
   }
@@ -239,12 +256,12 @@ export class Worker {
     }
     const call = new LiveCall(id, request, claimedAt);
     this.held.set(id, call);
-    void this.place(call, request);
+    this.place(call, request).catch((error: unknown) => this.log.error({ id, err: (error as Error).message }, 'placing a call failed unexpectedly'));
   }
 
   private async deadLetter(id: string, code: DeadLetter['code'], reason: string, raw: string): Promise<void> {
     const letter: DeadLetter = { v: 1, code, reason, id, celula: this.settings.celula, worker: this.id, at: this.now(), raw };
-    await this.store.reject(id, this.id, letter);
+    await this.persist(() => this.store.reject(id, this.id, letter));
     this.metrics.deadLetters.inc({ code });
     this.log.info({ id, code, reason }, 'request dead-lettered');
   }
@@ -269,14 +286,15 @@ export class Worker {
       const dialect = this.ami.info?.dialect ?? 'stasis';
       let originate;
       try {
-        originate = { ...buildOriginate(this.settings.originate, request, this.settings.celula, attempt, dialect), actionId: `${this.id}.${request.id}.${attempt}` };
+        originate = buildOriginate(this.settings.originate, request, this.settings.celula, this.id, attempt, dialect);
       } catch (error) {
         await this.deadLetter(call.id, 'invalid-request', (error as Error).message, JSON.stringify(request));
         this.held.delete(call.id);
         return;
       }
-      const channelId = originate.channelId;
-      if (!(await this.store.transition(call.id, this.id, ['claimed'], 'originating', this.now(), { a: attempt, ...(channelId ? { ch: channelId } : {}) }, originate.actionId))) {
+      const { channelId, otherChannelId } = originate;
+      const at = this.now();
+      if (!(await this.persist(() => this.store.transition(call.id, this.id, ['claimed'], 'originating', at, { a: attempt, ...(channelId ? { ch: channelId } : {}) }, originate.actionId)))) {
         // Not ours any more (a peer presumed us dead and re-queued it): never dial it.
         this.held.delete(call.id);
         return;
@@ -284,7 +302,7 @@ export class Worker {
       call.state = 'originating';
       call.attempt = attempt;
       call.actionId = originate.actionId;
-      call.channelIds = channelId ? [channelId, `${channelId}-2`] : [];
+      call.channelIds = channelId && otherChannelId ? [channelId, otherChannelId] : [];
       call.primary = channelId;
       this.tracker.watchAction(call, originate.actionId);
       for (const uid of call.channelIds) this.tracker.watchUniqueid(call, uid);
@@ -295,16 +313,16 @@ export class Worker {
       } catch (error) {
         if (error instanceof AmiValidationError) {
           this.tracker.forget(call);
-          await this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now());
+          await this.persist(() => this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now()));
           await this.deadLetter(call.id, 'invalid-request', error.message, JSON.stringify(request));
           this.held.delete(call.id);
           return;
         }
-        if (error instanceof AmiDisconnectedError && error.message === 'AMI is not connected') {
+        if (error instanceof AmiDisconnectedError && !error.sent) {
           // Never written to the socket: provably not dialled, so try again once AMI is back.
           this.tracker.forget(call);
           call.attempt -= 1;
-          await this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now());
+          await this.persist(() => this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now()));
           call.state = 'claimed';
           continue;
         }
@@ -323,7 +341,7 @@ export class Worker {
         call.originatedAt = this.now();
         this.metrics.claimToOriginate.observe((call.originatedAt - call.claimedAt) / 1000);
         call.ack = 'pending';
-        const acked = await this.store.originated(call.id, this.id, {
+        const ack = {
           v: 1,
           id: call.id,
           celula: this.settings.celula,
@@ -333,7 +351,8 @@ export class Worker {
           replyTo: this.store.keys.inbox(this.id),
           ...(channelId ? { channelId } : {}),
           at: call.originatedAt,
-        }, call.originatedAt);
+        } as const;
+        const acked = await this.persist(() => this.store.originated(call.id, this.id, ack, ack.at));
         if (!acked) call.ack = 'none';
         else this.ackTimer(call);
         this.watchdog(call, (request.ringTimeoutMs ?? this.settings.originate.ringTimeoutMs) + 60_000, true);
@@ -344,7 +363,7 @@ export class Worker {
       // The central refused the action: nothing was dialled, so a retry is safe.
       this.tracker.forget(call);
       call.message = reply.message;
-      await this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now());
+      await this.persist(() => this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now()));
       call.state = 'claimed';
       refused += 1;
       if (refused > this.live.retries) {
@@ -398,7 +417,8 @@ export class Worker {
     if (!call || call.ack !== 'pending') return; // late reply after the timeout: the result says so
     call.codLigacao = parsed.data.codLigacao;
     call.ack = 'replied';
-    void this.store.transition(call.id, this.id, ['originated'], 'originated', this.now(), { k: call.codLigacao });
+    const codLigacao = call.codLigacao;
+    void this.persist(() => this.store.transition(call.id, this.id, ['originated'], 'originated', this.now(), { k: codLigacao }));
     call.ackSettled();
   }
 
@@ -424,16 +444,7 @@ export class Worker {
     call.published = true;
     this.tracker.forget(call);
     const result: CallResult = call.toResult({ celula: this.settings.celula, worker: this.id, central: this.settings.central.name }, this.now(), override);
-    for (;;) {
-      try {
-        const published = await this.store.complete(result);
-        if (published) this.metrics.calls.inc({ status: result.status });
-        break;
-      } catch (error) {
-        this.log.warn({ id: call.id, err: (error as Error).message }, 'publishing result failed; retrying');
-        await sleep(200);
-      }
-    }
+    if (await this.persist(() => this.store.complete(result))) this.metrics.calls.inc({ status: result.status });
     this.held.delete(call.id);
     this.metrics.inFlight.set(this.held.size);
     this.kick();
@@ -461,7 +472,9 @@ export class Worker {
   }
 
   private async recoverPeers(): Promise<void> {
-    if (this.stopping || this.now() < this.recoveryPausedUntil || !this.amiUp) return;
+    // A worker that has not yet listened to the central for a lease knows least about the
+    // dead peer's calls; leave them to an older peer when there is one.
+    if (this.stopping || this.now() < this.recoveryPausedUntil || !this.amiUp || this.now() - this.amiUpSince < this.settings.leaseMs) return;
     const now = this.now();
     for (const dead of await this.store.expiredWorkers(now)) {
       if (dead === this.id) continue;
@@ -501,13 +514,15 @@ export class Worker {
       }
       const call = new LiveCall(id, request, record.t);
       call.adopted = true;
+      call.recordState = record.s;
+      call.lastTransitionAt = record.u ?? record.t;
       call.attempt = record.a;
       call.originatedAt = record.o ?? null;
       call.codLigacao = record.k ?? null;
       call.ack = record.k ? 'replied' : record.s === 'originated' ? 'timeout' : 'none';
-      if (record.ch) {
-        call.primary = record.ch;
-        call.channelIds = [record.ch, `${record.ch}-2`];
+      if (record.a > 0) {
+        call.channelIds = channelIdsFor(id, record.a);
+        call.primary = record.ch ?? call.channelIds[0];
       }
       call.replied();
       this.held.set(id, call);
@@ -531,7 +546,9 @@ export class Worker {
     const central = this.settings.central.name;
     for (const call of calls) {
       if (call.published) continue;
-      const mine = channels?.filter((c) => c.accountCode === call.id || (call.primary !== undefined && c.uniqueid === call.primary)) ?? [];
+      // What we heard of this call while a peer (or an earlier us) was following it.
+      for (const event of this.overheard.take(call.id)) call.apply(event, this.now());
+      const mine = channels?.filter((c) => c.accountCode === call.id || c.uniqueid === call.primary || call.channelIds.includes(c.uniqueid)) ?? [];
       if (channels && mine.length > 0) {
         const first = mine.find((c) => c.uniqueid === call.primary) ?? mine[0] as LiveChannel;
         call.primary = first.uniqueid;
@@ -541,7 +558,14 @@ export class Worker {
         continue;
       }
       if (call.responded) {
-        await this.publish(call, { detail: 'hangup-not-seen' });
+        await this.publish(call, call.primaryHungUp || call.hangups.length > 0 ? (call.adopted ? { detail: 'recovered' } : {}) : { detail: 'hangup-not-seen' });
+      } else if (channels && call.adopted && call.recordState === 'originating' && call.hangups.length === 0 && this.amiUpSince < call.lastTransitionAt - 1000 && this.now() - call.lastTransitionAt > this.live.commandTimeoutMs) {
+        // We were listening to this central, without a break, from before the peer marked
+        // the call `originating` until now, and the central said nothing about it: the
+        // Originate never reached the central (it always answers an async Originate with an
+        // OriginateResponse). Not dialled — and not re-queued either: Multcall decides.
+        this.metrics.recovered.inc({ how: 'not-dialled' });
+        await this.publish(call, { status: 'cancelled', detail: 'not-dialled' });
       } else {
         if (call.adopted) this.metrics.recovered.inc({ how: 'unknown' });
         await this.publish(call, { status: 'unknown', detail: channels ? (call.adopted ? 'recovered-not-found' : (call.detail ?? 'events-lost')) : `central-unreachable:${central}` });
@@ -549,9 +573,10 @@ export class Worker {
     }
   }
 
-  /** Events may have been lost while AMI was down: check every live call with the central. */
-  private async sweepAfterReconnect(): Promise<void> {
-    const calls = [...this.tracker.calls()].filter((c) => c.originatedAt !== null && c.originatedAt < this.now() - 1000);
+  /** Checks every call placed before `before` with the central: followed if up, reported if gone. */
+  private async sweep(before: number): Promise<void> {
+    if (!this.amiUp) return;
+    const calls = [...this.tracker.calls()].filter((c) => !c.published && c.originatedAt !== null && c.originatedAt < before);
     if (calls.length > 0) await this.resolveWithCentral(calls);
   }
 
@@ -578,6 +603,21 @@ export class Worker {
       this.live = next;
       this.metrics.threads.set(next.threads);
       this.kick();
+    }
+  }
+
+  /**
+   * Runs a Redis step until Redis answers. Every step is safe to run twice (scripts are
+   * idempotent per request), so waiting out a restart never loses or duplicates a transition.
+   */
+  private async persist<T>(step: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await step();
+      } catch (error) {
+        if (attempt % 10 === 0) this.log.warn({ err: (error as Error).message }, 'redis step failed; retrying');
+        await sleep(Math.min(50 * 2 ** Math.min(attempt, 5), 1000));
+      }
     }
   }
 

@@ -54,7 +54,8 @@ describe('AMI client against the simulator over TCP', () => {
       const ok = await client.originate(request('req-a', 'answer'), 1000);
       expect(ok).toMatchObject({ ok: true, message: 'Originate successfully queued' });
       const busy = await client.originate(request('req-b', 'busy'), 1000);
-      await until(() => events.filter((e) => e.kind === 'originate-response').length === 2 && sim.stats().liveChannels === 0);
+      await until(() => events.filter((e) => e.kind === 'originate-response').length === 2 && events.filter((e) => e.kind === 'hangup').length === 4);
+      expect(sim.stats().liveChannels).toBe(0);
       const resp = (id: string): CallEvent | undefined => events.find((e) => e.kind === 'originate-response' && e.actionId === id);
       expect(resp(ok.actionId)).toMatchObject({ success: true, reason: 4 });
       expect(resp(busy.actionId)).toMatchObject({ success: false, reason: 5 });

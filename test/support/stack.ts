@@ -90,7 +90,8 @@ export function spawnWorker(redisPort: number, pbx: PbxSimulator, id: string, o:
   const file = join(dir, 'worker.json');
   writeFileSync(file, JSON.stringify(workerFile(redisPort, pbx, o)));
   return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--config', file, '--celula', CELULA], {
-    env: { ...process.env, AMI_SECRET: 'multcall', MULTCALL_WORKER_ID: id, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, AMI_SECRET: 'multcall', MULTCALL_WORKER_ID: id },
+    // Worker logs are noise in a passing run; MULTCALL_TEST_LOGS=1 shows them.
+    stdio: ['ignore', 'ignore', process.env.MULTCALL_TEST_LOGS ? 'inherit' : 'ignore'],
   });
 }

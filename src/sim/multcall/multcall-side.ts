@@ -36,6 +36,7 @@ export class MultcallSide {
   private running = false;
   private loops: Promise<void>[] = [];
   private codLigacao = 1000;
+  private readonly consumerId = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   readonly results = new Map<string, CallResult>();
   readonly tally: Tally;
   private readonly listeners = new Set<(result: CallResult) => void>();
@@ -124,6 +125,7 @@ export class MultcallSide {
         continue;
       }
       if (!popped) continue;
+      // An ACK lost here only means the worker reports `ack: timeout`; the call itself is safe.
       const parsed = ackSchema.safeParse(JSON.parse(popped[1]));
       if (!parsed.success) continue;
       this.tally.acked += 1;
@@ -135,23 +137,42 @@ export class MultcallSide {
     }
   }
 
+  /**
+   * Reliable consumption: each result is moved to our own processing list, handled, then
+   * removed; whatever a crash (or a reply lost in a Redis restart) leaves there is handled
+   * again on the next pass. Handling is idempotent by request id.
+   */
   private async takeResults(): Promise<void> {
+    const processing = `${this.keys.results}:processing:${this.consumerId}`;
+    let recheck = true;
+    this.resultConnection.on('ready', () => {
+      recheck = true;
+    });
     while (this.running) {
-      let popped: [string, string] | null;
       try {
-        popped = await this.resultConnection.brpop(this.keys.results, 1);
+        if (recheck) {
+          recheck = false;
+          for (const raw of await this.commands.lrange(processing, 0, -1)) await this.handleResult(raw, processing);
+        }
+        const raw = await this.resultConnection.blmove(this.keys.results, processing, 'RIGHT', 'LEFT', 1);
+        if (raw) await this.handleResult(raw, processing);
       } catch {
         if (!this.running) return;
         await new Promise((r) => setTimeout(r, 100));
-        continue;
       }
-      if (!popped) continue;
-      const result = callResult.parse(JSON.parse(popped[1]));
-      if (this.results.has(result.id)) this.tally.duplicateResults.push(result.id);
+    }
+  }
+
+  private async handleResult(raw: string, processing: string): Promise<void> {
+    const result = callResult.parse(JSON.parse(raw));
+    const seen = this.results.get(result.id);
+    if (seen && JSON.stringify(seen) !== JSON.stringify(result)) this.tally.duplicateResults.push(result.id);
+    if (!seen) {
       this.results.set(result.id, result);
       this.tally.results += 1;
       this.tally.byStatus[result.status] += 1;
       for (const listener of this.listeners) listener(result);
     }
+    await this.commands.lrem(processing, 1, raw);
   }
 }

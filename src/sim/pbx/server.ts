@@ -460,8 +460,11 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
       two = makeLeg(`${base};2`, uid2, uid1, 4, call, localContext, number, account);
       call.legs.push(two);
     }
-    liveCalls.add(call);
-    peak = Math.max(peak, liveCalls.size);
+    const overCapacity = options.maxChannels !== undefined && liveCalls.size >= options.maxChannels;
+    if (!overCapacity) {
+      liveCalls.add(call);
+      peak = Math.max(peak, liveCalls.size);
+    }
 
     const events: Array<SimEvent | undefined> = [factory.newchannel(one)];
     if (two) events.push(factory.newchannel(two));
@@ -497,7 +500,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     call.callerName = one.callerName;
     call.callerNum = one.callerNum;
 
-    if (options.maxChannels !== undefined && liveCalls.size > options.maxChannels) {
+    if (overCapacity) {
       // Capacity exhausted: the carrier/channel driver answers with congestion.
       events.push(factory.hangupRequest(one, 34), factory.hangup(one, 34));
       const response = originateResponse(call, false, 8);

@@ -1,0 +1,85 @@
+/**
+ * What a worker hears about its peers' calls.
+ *
+ * A central broadcasts every call event to every AMI session with `read=call`, so all
+ * workers of a central hear each other's calls. Each worker keeps a short, bounded memory
+ * of those it can attribute (by our ActionID or ChannelId format): when a peer dies, the
+ * worker that adopts its calls can often report what really happened instead of `unknown`.
+ */
+import type { CallEvent } from '../ami/types.js';
+
+/** `<worker>/<request>/<attempt>`: neither ids may contain `/`. */
+export function actionIdFor(workerId: string, requestId: string, attempt: number): string {
+  return `${workerId}/${requestId}/${attempt}`;
+}
+
+/** ChannelIds of an attempt's two legs; distinct prefixes keep them parseable whatever the request id. */
+export function channelIdsFor(requestId: string, attempt: number): [string, string] {
+  return [`mc${attempt}-${requestId}`, `mo${attempt}-${requestId}`];
+}
+
+export function requestOfActionId(actionId: string): string | undefined {
+  const last = actionId.lastIndexOf('/');
+  const first = actionId.lastIndexOf('/', last - 1);
+  return first >= 0 && last > first ? actionId.slice(first + 1, last) : undefined;
+}
+
+export function requestOfChannelId(uniqueid: string): string | undefined {
+  const match = /^m[co]\d+-(.+)$/.exec(uniqueid);
+  return match?.[1];
+}
+
+export function requestOf(event: CallEvent): string | undefined {
+  if (event.kind === 'originate-response') {
+    return (event.actionId ? requestOfActionId(event.actionId) : undefined) ?? event.account ?? (event.uniqueid ? requestOfChannelId(event.uniqueid) : undefined);
+  }
+  return requestOfChannelId(event.uniqueid) ?? (event.kind === 'hangup' && event.accountCode ? event.accountCode : undefined);
+}
+
+interface Heard {
+  at: number;
+  events: CallEvent[];
+}
+
+export class Overheard {
+  private readonly byRequest = new Map<string, Heard>();
+
+  constructor(
+    private readonly maxEntries = 50_000,
+    private readonly ttlMs = 180_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  record(event: CallEvent): void {
+    if (event.kind === 'dial-end') return;
+    const id = requestOf(event);
+    if (!id) return;
+    const heard = this.byRequest.get(id);
+    if (heard) {
+      if (heard.events.length < 16) heard.events.push(event);
+      return;
+    }
+    this.byRequest.set(id, { at: this.now(), events: [event] });
+    if (this.byRequest.size > this.maxEntries) this.evict();
+  }
+
+  /** Everything heard about a request, oldest first; empty if nothing (or too long ago). */
+  take(requestId: string): CallEvent[] {
+    const heard = this.byRequest.get(requestId);
+    this.byRequest.delete(requestId);
+    if (!heard || this.now() - heard.at > this.ttlMs) return [];
+    return heard.events;
+  }
+
+  get size(): number {
+    return this.byRequest.size;
+  }
+
+  private evict(): void {
+    const cutoff = this.now() - this.ttlMs;
+    for (const [id, heard] of this.byRequest) {
+      if (this.byRequest.size <= this.maxEntries * 0.9 && heard.at >= cutoff) break;
+      this.byRequest.delete(id);
+    }
+  }
+}
