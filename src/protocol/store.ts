@@ -24,6 +24,8 @@ export const callRecord = z.looseObject({
   o: z.number().optional(),
   ch: z.string().optional(),
   k: z.string().optional(),
+  /** Answer time (ms), written when a draining worker hands the call to a peer. */
+  ans: z.number().optional(),
   from: z.string().optional(),
 });
 export type CallRecord = z.infer<typeof callRecord>;

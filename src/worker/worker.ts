@@ -55,7 +55,10 @@ export class Worker {
   private live: Live;
   private stopping = false;
   private stopped: Promise<void> | undefined;
-  private loops: Promise<void>[] = [];
+  private claiming: Promise<void> | undefined;
+  private inbox: Promise<void> | undefined;
+  /** Set once the drain is over: the inbox loop may end even with calls handed off. */
+  private closing = false;
   private timers: NodeJS.Timeout[] = [];
   private wake: (() => void) | undefined;
   private amiUp = false;
@@ -156,7 +159,8 @@ export class Worker {
     this.every(Math.max(5000, this.settings.leaseMs), () => this.sweepOrphans());
     // Safety net for a Hangup lost any other way: calls up for a while are checked against the central.
     this.every(15_000, () => this.sweep(this.now() - 10_000));
-    this.loops.push(this.claimLoop(), this.inboxLoop());
+    this.claiming = this.claimLoop();
+    this.inbox = this.inboxLoop();
     this.log.info({ threads: this.live.threads, retries: this.live.retries }, 'worker started');
   }
 
@@ -174,18 +178,26 @@ export class Worker {
     this.kick();
     this.log.info({ live: this.held.size }, 'draining');
     this.blocking.disconnect();
-    await Promise.allSettled(this.loops);
+    await this.claiming?.catch(() => undefined);
     await this.releaseUndialled();
     const deadline = this.now() + this.settings.drainTimeoutMs;
     while (this.held.size > 0 && this.now() < deadline) await sleep(50);
     for (const t of this.timers) clearInterval(t);
     if (this.held.size > 0) {
       this.log.warn({ live: this.held.size }, 'drain timeout: handing live calls to a peer of this central');
+      // What the peer cannot ask the central: when each call was answered.
+      await Promise.all(
+        [...this.held.values()]
+          .filter((c) => c.answeredAt !== null && c.state === 'originated')
+          .map((c) => this.store.transition(c.id, this.id, ['originated'], 'originated', this.now(), { ans: c.answeredAt }).catch(() => false)),
+      );
       await this.store.handOff(this.id);
     } else {
       await this.store.deregister(this.id);
     }
+    this.closing = true;
     this.inboxConnection.disconnect();
+    await this.inbox?.catch(() => undefined);
     await this.subscriber.quit().catch(() => undefined);
     await this.redis.quit().catch(() => undefined);
     this.amiClosing = true;
@@ -389,13 +401,13 @@ export class Worker {
 
   private async inboxLoop(): Promise<void> {
     const inbox = this.store.keys.inbox(this.id);
-    while (!this.stopping || this.held.size > 0) {
+    while (!this.closing) {
       try {
         const popped = await this.inboxConnection.brpop(inbox, 1);
         if (!popped) continue;
         this.onAckReply(popped[1]);
       } catch (error) {
-        if (this.stopping && this.held.size === 0) return;
+        if (this.closing) return;
         this.log.debug({ err: (error as Error).message }, 'inbox read failed; retrying');
         await sleep(200);
       }
@@ -519,6 +531,7 @@ export class Worker {
       call.attempt = record.a;
       call.originatedAt = record.o ?? null;
       call.codLigacao = record.k ?? null;
+      if (record.ans !== undefined) call.answeredAt = record.ans;
       call.ack = record.k ? 'replied' : record.s === 'originated' ? 'timeout' : 'none';
       if (record.a > 0) {
         call.channelIds = channelIdsFor(id, record.a);
