@@ -98,25 +98,30 @@ sign() {
   newkey "$1"
   ossl req -new -key "$pki/$1.key" -subj "$2" -out "$pki/$1.csr"
   printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" "$3" >"$pki/$1.ext"
-  ossl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+  ossl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -set_serial "0x$(openssl rand -hex 16)" \
     -days 3650 -extfile "$pki/$1.ext" -out "$pki/$1.crt"
   rm -f "$pki/$1.csr" "$pki/$1.ext"
 }
 # The in-cluster names and the first service IP go into the serving
 # certificate too, so tools that talk to https://kubernetes.default work.
 service_cidr=10.96.0.0/16
+# Independent openssl runs: in parallel.
 sign apiserver "/CN=kube-apiserver" \
   "extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-# The bootstrap RBAC policy grants these user names what each component needs;
-# admin and kwok (which patches Node and Pod status) are cluster admins.
-sign admin "/O=system:masters/CN=multcall-admin" "extendedKeyUsage=clientAuth"
-sign controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
-sign scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth"
-sign kwok "/O=system:masters/CN=kwok" "extendedKeyUsage=clientAuth"
+subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" &
+# The bootstrap RBAC policy grants system:kube-scheduler what the scheduler
+# needs. admin, kwok (which writes Node and Pod status) and the
+# controller-manager (see --use-service-account-credentials) are cluster admins.
+sign admin "/O=system:masters/CN=multcall-admin" "extendedKeyUsage=clientAuth" &
+sign controller-manager "/O=system:masters/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth" &
+sign scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth" &
+sign kwok "/O=system:masters/CN=kwok" "extendedKeyUsage=clientAuth" &
 # Key pair that signs and verifies ServiceAccount tokens.
-newkey sa
-ossl ec -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
+{ newkey sa && ossl ec -in "$pki/sa.key" -pubout -out "$pki/sa.pub"; } &
+wait
+for f in apiserver.crt admin.crt controller-manager.crt scheduler.crt kwok.crt sa.pub; do
+  [ -s "$pki/$f" ] || { log "openssl failed for $f"; exit 1; }
+done
 log "certificates ready"
 
 b64() { base64 -w0 <"$1"; }
@@ -159,6 +164,15 @@ start() {
   last_pid=$!
 }
 alive() { kill -0 "$1" 2>/dev/null; }
+# listening PID PORT: PID has bound PORT (not just anyone, which would be a
+# clash that PID is about to die of). Without ss, any listener counts.
+listening() {
+  if command -v ss >/dev/null; then
+    ss -Hltnp "sport = :$2" 2>/dev/null | grep -q "pid=$1,"
+  else
+    port_busy "$2"
+  fi
+}
 # Drops NAME's line from the pid file (after it died on a port clash).
 forget() { sed -i "/^$1 /d" "$dir/pids"; }
 deadline() { echo $(( $(date +%s) + timeout )); }
@@ -185,6 +199,9 @@ start_etcd() {
   done
 }
 
+# --endpoint-reconciler-type=none: the "kubernetes" Service would otherwise be
+# given the advertise address, 127.0.0.1, which Endpoints validation rejects
+# every 10 s; nothing here routes Service traffic anyway.
 start_apiserver() {
   api_port=$(free_port)
   server="https://127.0.0.1:$api_port"
@@ -198,14 +215,17 @@ start_apiserver() {
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
     --service-cluster-ip-range="$service_cidr" \
     --allow-privileged=true \
+    --endpoint-reconciler-type=none \
     --profiling=false
   api_pid=$last_pid
+  # Bound port = no clash; readiness is awaited later, while the other
+  # components start up in parallel.
   local end
   end=$(deadline)
-  until [ "$(api /readyz 2>/dev/null)" = ok ]; do
+  until listening "$api_pid" "$api_port"; do
     alive "$api_pid" || return 1
-    [ "$(date +%s)" -lt "$end" ] || { log "kube-apiserver not ready after ${timeout}s"; exit 1; }
-    sleep 0.1
+    [ "$(date +%s)" -lt "$end" ] || { log "kube-apiserver did not listen after ${timeout}s"; exit 1; }
+    sleep 0.05
   done
 }
 
@@ -230,19 +250,21 @@ start_with_retry() {
 start_with_retry etcd start_etcd
 log "etcd ready on 127.0.0.1:$etcd_port"
 start_with_retry kube-apiserver start_apiserver
-log "kube-apiserver ready at $server"
-
+log "kube-apiserver listening at $server"
 for c in admin controller-manager scheduler kwok; do kubeconfig "$c" "$server"; done
 
 # --secure-port=0: no health/metrics endpoint, so no port to allocate.
-# --use-service-account-credentials: each controller acts as its own
-# ServiceAccount, as in a real cluster, so bootstrap RBAC covers all of them.
+# --use-service-account-credentials=false: all controllers share the
+# controller-manager's identity (a cluster admin, see its certificate) instead
+# of one ServiceAccount each. Real clusters do the latter, but fetching ~40
+# tokens before the controllers start doubles the start-up time; the RBAC of
+# the workloads under test is enforced either way.
 # --root-ca-file publishes the CA in every namespace (kube-root-ca.crt) and
 # --service-account-private-key-file lets the controllers mint tokens.
 start kube-controller-manager "$bin/kube-controller-manager" \
   --kubeconfig="$dir/controller-manager.kubeconfig" \
   --secure-port=0 --leader-elect=false \
-  --use-service-account-credentials=true \
+  --use-service-account-credentials=false \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
   --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
   --service-cluster-ip-range="$service_cidr" \
@@ -261,44 +283,38 @@ sched_pid=$last_pid
 HOME="$dir/kwok-home" start kwok "$bin/kwok" \
   --kubeconfig="$dir/kwok.kubeconfig" \
   --manage-all-nodes=true \
-  --cidr=10.244.0.0/16 --node-ip=127.0.0.1 \
+  --cidr=10.244.0.1/16 --node-ip=127.0.0.1 \
   --node-lease-duration-seconds=40
 kwok_pid=$last_pid
 
-# ---------------------------------------------------------------- fake Nodes
-export KUBECONFIG="$dir/kubeconfig"
-node_yaml=""
-for i in $(seq 0 $((nodes - 1))); do
-  taint=""
-  if [ "${NODE_TAINT:-0}" = 1 ]; then
-    taint="  taints:
-  - key: kwok.x-k8s.io/node
-    value: fake
-    effect: NoSchedule"
-  fi
-  node_yaml+="---
-apiVersion: v1
-kind: Node
-metadata:
-  name: kwok-node-$i
-  annotations:
-    node.alpha.kubernetes.io/ttl: \"0\"
-    kwok.x-k8s.io/node: fake
-  labels:
-    kubernetes.io/arch: amd64
-    kubernetes.io/os: linux
-    kubernetes.io/hostname: kwok-node-$i
-    kubernetes.io/role: agent
-    node-role.kubernetes.io/agent: \"\"
-    type: kwok
-spec:
-$( [ -n "$taint" ] && echo "$taint" || echo "  {}" )
-status:
-  capacity: {cpu: \"32\", memory: 256Gi, pods: \"110\"}
-  allocatable: {cpu: \"32\", memory: 256Gi, pods: \"110\"}
-"
+# The three above retry until the API server answers; start-up overlaps.
+end=$(deadline)
+until [ "$(api /readyz 2>/dev/null)" = ok ]; do
+  alive "$api_pid" || { log "kube-apiserver exited"; exit 1; }
+  [ "$(date +%s)" -lt "$end" ] || { log "kube-apiserver not ready after ${timeout}s"; exit 1; }
+  sleep 0.1
 done
-"$bin/kubectl" apply -f - <<<"$node_yaml" >/dev/null
+log "kube-apiserver ready"
+
+# ---------------------------------------------------------------- fake Nodes
+# Posted straight to the API (kubectl would first spend a second on discovery).
+# The labels and the kwok.x-k8s.io/node annotation follow kwok's own examples.
+taints='[]'
+[ "${NODE_TAINT:-0}" = 1 ] && taints='[{"key":"kwok.x-k8s.io/node","value":"fake","effect":"NoSchedule"}]'
+for i in $(seq 0 $((nodes - 1))); do
+  n="kwok-node-$i"
+  curl -sSf --max-time 10 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+    -H 'Content-Type: application/json' -o /dev/null "$server/api/v1/nodes" -d @- <<EOF
+{"apiVersion":"v1","kind":"Node",
+ "metadata":{"name":"$n",
+  "annotations":{"node.alpha.kubernetes.io/ttl":"0","kwok.x-k8s.io/node":"fake"},
+  "labels":{"kubernetes.io/arch":"amd64","kubernetes.io/os":"linux","kubernetes.io/hostname":"$n",
+   "kubernetes.io/role":"agent","node-role.kubernetes.io/agent":"","type":"kwok"}},
+ "spec":{"taints":$taints},
+ "status":{"capacity":{"cpu":"32","memory":"256Gi","pods":"110"},
+  "allocatable":{"cpu":"32","memory":"256Gi","pods":"110"}}}
+EOF
+done
 log "created $nodes fake node(s)"
 
 # ---------------------------------------------------------------- readiness

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { classify, telling } from '../../src/worker/classify.js';
+import { actionIdFor, channelIdsFor, requestOfActionId, requestOfChannelId } from '../../src/worker/overheard.js';
+import { RateLimiter } from '../../src/worker/guards.js';
+
+describe('classify', () => {
+  it.each([
+    [4, null, 'answered'],
+    [5, null, 'busy'],
+    [3, null, 'no-answer'],
+    [8, null, 'congestion'],
+    [0, 21, 'rejected'],
+    [1, 17, 'busy'],
+    [1, 19, 'no-answer'],
+    [0, 34, 'congestion'],
+    [0, 1, 'failed'],
+    [0, 16, 'failed'],
+    [0, null, 'failed'],
+    [null, null, 'unknown'],
+    [null, 17, 'busy'],
+  ] as const)('Reason %s, Cause %s → %s', (reason, cause, status) => {
+    expect(classify({ reason, cause, cancelledByUs: false })).toBe(status);
+  });
+
+  it('a call we hung up ourselves is cancelled, unless the callee had already answered or refused', () => {
+    expect(classify({ reason: 0, cause: 16, cancelledByUs: true })).toBe('cancelled');
+    expect(classify({ reason: 4, cause: 16, cancelledByUs: true })).toBe('answered');
+    expect(classify({ reason: 5, cause: 17, cancelledByUs: true })).toBe('busy');
+  });
+
+  it('picks the most telling cause among the legs', () => {
+    expect(telling([{ cause: 0, causeTxt: 'Unknown' }, { cause: 17, causeTxt: 'User busy' }])?.cause).toBe(17);
+    expect(telling([{ cause: 0, causeTxt: 'Unknown' }, { cause: 16, causeTxt: 'Normal Clearing' }])?.cause).toBe(16);
+    expect(telling([])).toBeNull();
+  });
+});
+
+describe('ids we give the central', () => {
+  it('round-trip the request id whatever characters it uses', () => {
+    for (const id of ['abc', 'a-1-2', 'x.y:z-2', '2-2']) {
+      expect(requestOfActionId(actionIdFor('central-a.pod-7.1', id, 3))).toBe(id);
+      const [primary, other] = channelIdsFor(id, 12);
+      expect(requestOfChannelId(primary)).toBe(id);
+      expect(requestOfChannelId(other)).toBe(id);
+      expect(primary).not.toBe(other);
+    }
+    expect(requestOfChannelId('1795747283.12')).toBeUndefined();
+  });
+});
+
+describe('RateLimiter', () => {
+  it('sustains the configured rate after the burst', () => {
+    let t = 0;
+    const limiter = new RateLimiter(10, 2, () => t);
+    expect(limiter.tryTake()).toBe(0);
+    expect(limiter.tryTake()).toBe(0);
+    expect(limiter.tryTake()).toBe(100);
+    t = 100;
+    expect(limiter.tryTake()).toBe(0);
+    t = 1100;
+    let taken = 0;
+    while (limiter.tryTake() === 0) taken++;
+    expect(taken).toBe(2); // capped at the burst, not 10
+  });
+});
