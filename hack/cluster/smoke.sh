@@ -15,10 +15,20 @@ own=0
 if [ $# -ge 1 ] && [ -s "$1/env" ]; then
   dir="$(cd "$1" && pwd)"
 else
+  tmp=0
+  [ $# -ge 1 ] || tmp=1
   dir="${1:-$(mktemp -d "${TMPDIR:-/tmp}/multcall-smoke-XXXXXX")}"
   own=1
+  # Stops the cluster; a temp dir is removed after success, kept for its logs otherwise.
+  finish() {
+    local rc=$?
+    "$here/down.sh" "$dir"
+    if [ "$tmp" = 1 ]; then
+      if [ "$rc" = 0 ]; then rm -rf "$dir"; else echo "smoke: failed; logs in $dir/logs" >&2; fi
+    fi
+  }
+  trap finish EXIT
   "$here/up.sh" "$dir" >/dev/null
-  trap '"$here/down.sh" "$dir"' EXIT
 fi
 # shellcheck disable=SC1091
 source "$dir/env"
@@ -73,7 +83,7 @@ who="$(as_sa auth whoami -o jsonpath='{.status.userInfo.username}')"
 [ "$(as_sa -n "$ns" auth can-i list pods)" = yes ]
 [ "$(as_sa -n "$ns" auth can-i delete pods || true)" = no ]
 [ "$(as_sa -n default auth can-i list pods || true)" = no ]
-as_sa -n "$ns" get pods >/dev/null
+as_sa -n "$ns" get pods >/dev/null 2>&1
 rm -f "$ca"
 step "token authenticates as $who; can list pods in $ns only"
 

@@ -25,6 +25,7 @@
 #                    taint, since every Node of this cluster is fake anyway)
 #   WATCH_PID        when set, a watcher runs down.sh as soon as this process
 #                    exits, so a crashed test run leaves no control plane behind
+#   WATCH_RM_DIR=1   the watcher also removes DIR after down.sh
 #   UP_TIMEOUT       seconds to wait for readiness (default 120)
 set -euo pipefail
 
@@ -344,9 +345,11 @@ ETCD_ENDPOINT='http://127.0.0.1:$etcd_port'
 EOF
 
 if [ -n "${WATCH_PID:-}" ]; then
-  # Polls the owner once a second; when it is gone, tears the cluster down.
-  start watcher bash -c 'while kill -0 "$0" 2>/dev/null; do sleep 1; done; CLUSTER_DOWN_FROM_WATCHER=1 exec "$1" "$2"' \
-    "$WATCH_PID" "$here/down.sh" "$dir"
+  # Polls the owner once a second; when it is gone, tears the cluster down
+  # (and with WATCH_RM_DIR=1 removes DIR, for throw-away temp dirs).
+  start watcher bash -c 'while kill -0 "$0" 2>/dev/null; do sleep 1; done
+    CLUSTER_DOWN_FROM_WATCHER=1 "$1" "$2"; [ "$3" != 1 ] || rm -rf "$2"' \
+    "$WATCH_PID" "$here/down.sh" "$dir" "${WATCH_RM_DIR:-0}"
 fi
 
 started_ok=1

@@ -302,6 +302,12 @@ class NetAmiClient implements AmiClient {
     return list.filter((f) => (f.event ?? '').toLowerCase() === 'coreshowchannel').map(toLiveChannel);
   }
 
+  async hangup(channel: string, cause: number, timeoutMs: number): Promise<ActionReply> {
+    const id = this.newActionId();
+    const headers: ActionHeader[] = [['Action', 'Hangup'], ['ActionID', id], ['Channel', channel], ['Cause', String(Math.trunc(cause))]];
+    return replyOf(await this.send(this.connectedSocket(), headers, id, 'Hangup', timeoutMs));
+  }
+
   async ping(timeoutMs: number): Promise<number> {
     const id = this.newActionId();
     const started = performance.now();

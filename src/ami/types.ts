@@ -128,6 +128,8 @@ export interface AmiClient {
    */
   originate(request: OriginateRequest, timeoutMs: number): Promise<ActionReply & { actionId: string }>;
   coreShowChannels(timeoutMs: number): Promise<LiveChannel[]>;
+  /** Hangs up a channel, named by channel name or (12+) Uniqueid. Needs `write = call`. */
+  hangup(channel: string, cause: number, timeoutMs: number): Promise<ActionReply>;
   /** Round trip of a Ping in milliseconds. */
   ping(timeoutMs: number): Promise<number>;
   on<E extends keyof AmiClientEvents>(event: E, listener: AmiClientEvents[E]): this;

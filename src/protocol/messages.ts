@@ -52,24 +52,22 @@ export type DialRequest = z.infer<typeof dialRequest>;
 /** Worker → Multcall: the central accepted the Originate; please give the call a CodLigacao. */
 export const ack = z.looseObject({
   v: z.literal(1),
-  id: requestId,
+  id: requestId.describe('The dial request\'s id.'),
   celula: celulaName,
-  worker: workerId,
-  central: z.string(),
-  attempt: z.number().int().positive(),
-  /** The list to LPUSH the ACK reply to. */
-  replyTo: z.string(),
-  /** The call's first Uniqueid when the central knows it up front (Asterisk 12.2+). */
-  channelId: z.string().optional(),
-  at: z.number().int(),
+  worker: workerId.describe('Worker that placed the call.'),
+  central: z.string().describe('Central (PBX) the call was placed on.'),
+  attempt: z.number().int().positive().describe('1 for the first Originate; higher when the central refused earlier attempts.'),
+  replyTo: z.string().describe('The Redis list to LPUSH the ACK reply to (the worker\'s inbox).'),
+  channelId: z.string().optional().describe('Uniqueid of the call\'s first channel, known up front on Asterisk 12.2+.'),
+  at: z.number().int().describe('Epoch milliseconds when the central accepted the Originate.'),
 });
 export type Ack = z.infer<typeof ack>;
 
 /** Multcall → worker (its inbox): the call's id in Multcall's database. */
 export const ackReply = z.looseObject({
   v: z.literal(1),
-  id: requestId,
-  codLigacao: z.union([z.string().min(1).max(64), z.number().int()]).transform(String),
+  id: requestId.describe('The id of the ACKed request.'),
+  codLigacao: z.union([z.string().min(1).max(64), z.number().int()]).transform(String).describe('The call\'s id in Multcall\'s database (string or integer).'),
 });
 export type AckReply = z.infer<typeof ackReply>;
 
@@ -82,28 +80,25 @@ export const callResult = z.looseObject({
   v: z.literal(1),
   id: requestId,
   celula: celulaName,
-  status: callStatus,
-  /** Machine-readable detail, e.g. `ack-timeout`, `deadline-expired`, `originate-error`, `recovered-not-found`. */
-  detail: z.string().optional(),
-  /** The central's own words when it refused the Originate. */
-  message: z.string().optional(),
-  /** OriginateResponse Reason (0, 1, 3, 4, 5, 8) when one was seen. */
-  reason: z.number().int().nullable(),
-  /** Hangup Cause (Q.850) of the dialled leg, when one was seen. */
-  cause: z.number().int().nullable(),
-  causeTxt: z.string().nullable(),
-  central: z.string().nullable(),
-  worker: workerId,
-  attempts: z.number().int().nonnegative(),
-  codLigacao: z.string().nullable(),
-  /** Whether Multcall answered the ACK: `replied`, `timeout` (no CodLigacao in time), `none` (never ACKed: the central refused). */
-  ack: z.enum(['none', 'replied', 'timeout']),
-  claimedAt: z.number().int(),
-  originatedAt: z.number().int().nullable(),
-  answeredAt: z.number().int().nullable(),
-  endedAt: z.number().int(),
-  /** Whole seconds between answer and hangup; 0 when not answered. */
-  billsec: z.number().int().nonnegative(),
+  status: callStatus.describe('What happened to the call; see docs/protocol.md for how each is decided.'),
+  detail: z
+    .string()
+    .optional()
+    .describe('Machine-readable detail, e.g. originate-refused, deadline-expired, recovered, recovered-not-found, not-dialled, command-timeout, hangup-not-seen.'),
+  message: z.string().optional().describe('The central\'s own words when it refused the Originate.'),
+  reason: z.number().int().nullable().describe('OriginateResponse Reason (0 failed, 1 hung up, 3 no answer, 4 answered, 5 busy, 8 congestion); null if none was seen.'),
+  cause: z.number().int().nullable().describe('Q.850 Hangup Cause of the dialled leg(s), the most telling one; null if none was seen.'),
+  causeTxt: z.string().nullable().describe('Asterisk\'s text for the cause.'),
+  central: z.string().nullable().describe('Central the call was placed on.'),
+  worker: workerId.describe('Worker that published the result (may differ from the one that placed the call after a take-over).'),
+  attempts: z.number().int().nonnegative().describe('Originates sent; 0 if the call was never placed.'),
+  codLigacao: z.string().nullable().describe('The CodLigacao from the ACK reply; null if none arrived in time.'),
+  ack: z.enum(['none', 'replied', 'timeout']).describe('replied: CodLigacao received; timeout: none within Timeout_Command_ACK; none: never ACKed (the call was not placed).'),
+  claimedAt: z.number().int().describe('Epoch ms when a worker took the request.'),
+  originatedAt: z.number().int().nullable().describe('Epoch ms when the central accepted the Originate.'),
+  answeredAt: z.number().int().nullable().describe('Epoch ms of the answer; null unless answered.'),
+  endedAt: z.number().int().describe('Epoch ms of the hangup (or of the decision, for calls never placed).'),
+  billsec: z.number().int().nonnegative().describe('Whole seconds between answer and hangup; 0 when not answered.'),
 });
 export type CallResult = z.infer<typeof callResult>;
 
@@ -112,13 +107,13 @@ export const DEAD_LETTER_CODES = ['invalid-json', 'invalid-id', 'oversize', 'dup
 /** What went to the dead-letter list, and why. `raw` is the message exactly as received. */
 export const deadLetter = z.looseObject({
   v: z.literal(1),
-  code: z.enum(DEAD_LETTER_CODES),
-  reason: z.string(),
-  id: z.string().nullable(),
+  code: z.enum(DEAD_LETTER_CODES).describe('Why, for machines.'),
+  reason: z.string().describe('Why, for people: names the field at fault.'),
+  id: z.string().nullable().describe('The request id, when it could be read.'),
   celula: celulaName,
   worker: z.string(),
   at: z.number().int(),
-  raw: z.string(),
+  raw: z.string().describe('The message exactly as it was received.'),
 });
 export type DeadLetter = z.infer<typeof deadLetter>;
 

@@ -13,6 +13,8 @@ import type { Overheard } from './overheard.js';
 export class CallTracker {
   private readonly byActionId = new Map<string, LiveCall>();
   private readonly byUniqueid = new Map<string, LiveCall>();
+  /** We set `Account:` to the request id: on every version it marks the call's channels. */
+  private readonly byAccount = new Map<string, LiveCall>();
   private readonly settleTimers = new Map<LiveCall, NodeJS.Timeout>();
   private readonly live = new Set<LiveCall>();
 
@@ -37,6 +39,7 @@ export class CallTracker {
   watchAction(call: LiveCall, actionId: string): void {
     this.live.add(call);
     this.byActionId.set(actionId, call);
+    this.byAccount.set(call.id, call);
   }
 
   watchUniqueid(call: LiveCall, uniqueid: string): void {
@@ -47,6 +50,7 @@ export class CallTracker {
   forget(call: LiveCall): void {
     this.live.delete(call);
     if (call.actionId) this.byActionId.delete(call.actionId);
+    if (this.byAccount.get(call.id) === call) this.byAccount.delete(call.id);
     for (const id of call.channelIds) this.byUniqueid.delete(id);
     if (call.primary) this.byUniqueid.delete(call.primary);
     const timer = this.settleTimers.get(call);
@@ -83,6 +87,10 @@ export class CallTracker {
     if (event.kind === 'originate-response') {
       return (event.actionId !== undefined ? this.byActionId.get(event.actionId) : undefined) ?? (event.uniqueid ? this.byUniqueid.get(event.uniqueid) : undefined);
     }
-    return this.byUniqueid.get(event.uniqueid) ?? (event.kind !== 'dial-end' && event.linkedid ? this.byUniqueid.get(event.linkedid) : undefined);
+    return (
+      this.byUniqueid.get(event.uniqueid) ??
+      (event.kind !== 'dial-end' && event.linkedid ? this.byUniqueid.get(event.linkedid) : undefined) ??
+      (event.kind === 'hangup' && event.accountCode ? this.byAccount.get(event.accountCode) : undefined)
+    );
   }
 }

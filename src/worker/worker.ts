@@ -395,6 +395,7 @@ export class Worker {
       if (call.ack !== 'pending') return;
       call.ack = 'timeout';
       this.log.warn({ id: call.id }, 'no CodLigacao from Multcall within Timeout_Command_ACK');
+      if (this.settings.ackTimeoutPolicy === 'hangup') void this.cancelRinging(call);
       call.ackSettled();
     }, this.live.ackTimeoutMs).unref();
   }
@@ -432,6 +433,23 @@ export class Worker {
     const codLigacao = call.codLigacao;
     void this.persist(() => this.store.transition(call.id, this.id, ['originated'], 'originated', this.now(), { k: codLigacao }));
     call.ackSettled();
+  }
+
+  /**
+   * ack_timeout_policy `hangup`: Multcall does not know this call, so stop it while it is
+   * still ringing. An answered call is never cut: a customer is on the line.
+   */
+  private async cancelRinging(call: LiveCall): Promise<void> {
+    const channel = call.primary;
+    if (call.answeredAt !== null || call.published || channel === undefined) return;
+    call.cancelledByUs = true;
+    try {
+      const reply = await this.ami.hangup(channel, 16, this.live.commandTimeoutMs);
+      if (!reply.ok) this.log.info({ id: call.id, message: reply.message }, 'call ended before it could be cancelled');
+    } catch (error) {
+      call.cancelledByUs = false;
+      this.log.warn({ id: call.id, err: (error as Error).message }, 'could not cancel the call');
+    }
   }
 
   // ── track & report ───────────────────────────────────────────────────────────────────

@@ -25,10 +25,10 @@ export interface StartClusterOptions {
   nodes?: number;
   /** Taint the Nodes with kwok.x-k8s.io/node=fake:NoSchedule (default false). */
   nodeTaint?: boolean;
-  /** Directory for the cluster's state and logs (default: a new temp dir). */
+  /** Directory for the cluster's state and logs (default: a new temp dir). A given dir is never removed. */
   dir?: string;
   /**
-   * Keep the directory (logs, certificates) after stop(). Also enabled by
+   * Keep the temp directory (logs, certificates) after stop(). Also enabled by
    * MULTCALL_KEEP_CLUSTER=1, handy when a test fails.
    */
   keepDir?: boolean;
@@ -129,6 +129,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       UP_TIMEOUT: String(opts.readyTimeoutSeconds ?? 120),
       // If this process dies without calling stop(), the cluster follows it.
       WATCH_PID: String(process.pid),
+      WATCH_RM_DIR: !keepDir && opts.dir === undefined ? '1' : '0',
     },
   });
   if (up.code !== 0) {
@@ -157,7 +158,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     stopped ??= (async () => {
       const down = await run('bash', [path.join(scripts, 'down.sh'), dir]);
       if (down.code !== 0) throw failure('hack/cluster/down.sh', down);
-      if (!keepDir) await rm(dir, { recursive: true, force: true });
+      if (!keepDir && opts.dir === undefined) await rm(dir, { recursive: true, force: true });
     })();
     return stopped;
   };

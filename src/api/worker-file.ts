@@ -1,0 +1,69 @@
+/**
+ * Celula + Central → the worker settings file (src/worker/config.ts) that a worker on that
+ * central reads. Kept next to the CRDs so that a field added to one side and not the other
+ * shows up in a test, not in a crash-looping pod.
+ *
+ * Secrets stay out of the file: the worker reads them from AMI_SECRET_FILE and
+ * REDIS_PASSWORD_FILE, mounted from the Secrets the objects reference.
+ */
+import type { z } from 'zod';
+import type { workerFile } from '../worker/config.js';
+import type { Celula } from './celula.js';
+import type { Central } from './central.js';
+import { durationMs } from './common.js';
+
+export type WorkerFileInput = z.input<typeof workerFile>;
+
+/** Port of the worker's /metrics, /healthz and /readyz inside the pod. */
+export const WORKER_HTTP_PORT = 8080;
+
+export interface WorkerFileOptions {
+  /** AMI user name, read from the Central's credentials Secret (the secret itself is mounted). */
+  amiUsername: string;
+  /**
+   * Limits of one worker pod on this central. The Central's capacity is for all workers
+   * together, so the operator divides it among the pods it runs there.
+   */
+  perWorker?: { maxChannels: number; maxOriginatesPerSecond: number };
+}
+
+const seconds = (text: string): number => durationMs(text) / 1000;
+
+export function workerFileFor(celula: Celula, central: Central, opts: WorkerFileOptions): WorkerFileInput {
+  const { spec } = celula;
+  const limits = opts.perWorker ?? central.spec.capacity;
+  return {
+    LOG_LEVEL: spec.worker.logLevel,
+    LOG_FORMAT: 'json',
+    // Container logs are collected from stdout.
+    LOG_LOCATION: 'stdout',
+    redis_host: spec.redis.host,
+    redis_port: spec.redis.port,
+    redis_db: spec.redis.db,
+    redis_prefix: spec.redis.prefix,
+    Timeout_Command_Response: seconds(spec.timeouts.commandResponse),
+    Timeout_Command_ACK: seconds(spec.timeouts.commandAck),
+    Retries: spec.retries,
+    Queues: [{ nome: spec.queue, threads: spec.threads }],
+    central: {
+      name: central.metadata.name,
+      host: central.spec.ami.host,
+      port: central.spec.ami.port,
+      username: opts.amiUsername,
+      maxChannels: limits.maxChannels,
+      maxOriginatesPerSecond: limits.maxOriginatesPerSecond,
+    },
+    originate: {
+      channel: spec.originate.channel,
+      context: spec.originate.context,
+      exten: spec.originate.exten,
+      priority: spec.originate.priority,
+      ...(spec.originate.callerId !== undefined ? { callerId: spec.originate.callerId } : {}),
+      ringTimeoutMs: durationMs(spec.originate.ringTimeout),
+      variables: spec.originate.variables ?? {},
+    },
+    ack_timeout_policy: spec.worker.ackTimeoutPolicy,
+    drain_timeout: seconds(spec.worker.drainTimeout),
+    http_port: WORKER_HTTP_PORT,
+  };
+}
