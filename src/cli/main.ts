@@ -8,6 +8,7 @@ type Command = { summary: string; load: () => Promise<{ run(args: string[]): Pro
 
 const commands: Record<string, Command> = {
   demo: { summary: 'run a local Redis, the PBX simulator, a worker and the Multcall side, and show calls flowing', load: () => import('./demo.js') },
+  operator: { summary: 'the Kubernetes operator: Celula and Central → worker Deployments, probes, status', load: () => import('./operator.js') },
   worker: { summary: 'the dial worker: a célula\'s Redis queue → AMI Originate → ACK → result', load: () => import('./worker.js') },
   'sim pbx': { summary: 'a PBX simulator speaking AMI on TCP', load: () => import('./sim-pbx.js') },
   'sim multcall': { summary: 'the Multcall side: enqueue calls, answer ACKs, drain results', load: () => import('./sim-multcall.js') },
