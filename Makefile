@@ -22,7 +22,7 @@ deps: $(NPM_STAMP) redis-server ## install npm packages (Node 24 comes with them
 demo: deps ## run Redis + PBX simulator + a worker + the Multcall side and watch calls flow
 	npx tsx src/cli/main.ts demo $(ARGS)
 
-test: deps ## the whole test suite (typecheck, lint, unit and integration tests)
+test: deps cluster-build ## the whole test suite (typecheck, lint, unit and integration tests)
 	npm test
 
 test-unit: $(NPM_STAMP) ## pure-logic tests only, no servers
@@ -54,6 +54,9 @@ cluster-up: cluster-build ## start the local control plane in .cluster/ (KUBECON
 
 cluster-down: ## stop the local control plane
 	bash hack/cluster/down.sh .cluster
+
+e2e-kind: ## on a machine with Docker: image → kind cluster → helm install → samples → calls flow
+	bash hack/e2e-kind.sh
 
 clean:
 	rm -rf dist coverage .cluster

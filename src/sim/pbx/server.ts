@@ -44,6 +44,8 @@ export interface PbxSimulatorOptions {
   maxChannels?: number;
   /** Delay before `Authentication failed` (Asterisk waits ~1 s). Not scaled. */
   authFailDelayMs?: number;
+  /** Called as each Originate arrives (before it is checked), e.g. to time enqueue → wire. */
+  onOriginate?: (requestId: string | undefined) => void;
   /** Which destinations exist; default: every one except extension or context `nosuch`. */
   extensionExists?: (context: string, exten: string) => boolean;
 }
@@ -560,6 +562,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     const requestId = requestIdOf(variables, f.account);
     originates += 1;
     if (requestId !== undefined) originatesByRequest.set(requestId, (originatesByRequest.get(requestId) ?? 0) + 1);
+    options.onOriginate?.(requestId);
 
     const channel = f.channel ?? '';
     if (!channel) return error(session, actionId, 'Channel not specified');

@@ -1,0 +1,218 @@
+/**
+ * `npm run bench:worker` — one worker process against the PBX simulator.
+ *
+ *  1. throughput: zero-length calls through one worker, next to the Redis ceiling: the same
+ *     Redis operations per call driven by a bare ioredis loop in the same run;
+ *  2. latency: enqueue → Originate on the wire at 1,000 calls/s offered (p50, p99);
+ *  3. memory: the worker's RSS with 1,000 live calls.
+ *
+ * Ends with one JSON line of figures. Sizes can be reduced for a quick look:
+ *   BENCH_CALLS=5000 BENCH_LATENCY_S=5 npm run bench:worker
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../src/lib/embedded-redis.js';
+import { startPbxSimulator, type PbxSimulator, type PbxSimulatorOptions } from '../src/sim/pbx/index.js';
+import { MultcallSide } from '../src/sim/multcall/multcall-side.js';
+import { CelulaStore } from '../src/protocol/store.js';
+import type { DialRequest } from '../src/protocol/messages.js';
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 30_000);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_S ?? 10);
+const LIVE = 1000;
+const CELULA = 'bench';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function workerProcess(redis: EmbeddedRedis, pbx: PbxSimulator, threads: number): ChildProcess {
+  const dir = mkdtempSync(join(tmpdir(), 'multcall-bench-'));
+  const file = join(dir, 'worker.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      LOG_LEVEL: 'error',
+      redis_host: '127.0.0.1',
+      redis_port: redis.port,
+      Timeout_Command_Response: 5,
+      Timeout_Command_ACK: 10,
+      Retries: 0,
+      Queues: [{ nome: CELULA, threads }],
+      http_port: -1,
+      central: { name: 'bench-central', host: pbx.host, port: pbx.port, username: 'multcall', maxOriginatesPerSecond: 10_000, maxChannels: 100_000 },
+      originate: { channel: 'PJSIP/{number}@carrier', context: 'agents', exten: 's', ringTimeoutMs: 30_000 },
+    }),
+  );
+  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--config', file, '--celula', CELULA], {
+    env: { ...process.env, AMI_SECRET: 'multcall', MULTCALL_WORKER_ID: `bench-${threads}` },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+function rssMb(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([done, sleep(10_000).then(() => child.kill('SIGKILL'))]);
+}
+
+async function setup(pbxOptions: PbxSimulatorOptions) {
+  const redis = await startEmbeddedRedis();
+  const pbx = await startPbxSimulator({ profile: '20', ...pbxOptions });
+  const multcall = new MultcallSide({ redis: { host: '127.0.0.1', port: redis.port }, celula: CELULA });
+  multcall.start();
+  return {
+    redis,
+    pbx,
+    multcall,
+    async close() {
+      await multcall.stop();
+      await pbx.close();
+      await redis.stop();
+    },
+  };
+}
+
+const request = (prefix: string, i: number): DialRequest => ({ v: 1, id: `${prefix}-${i}`, number: `5511${String(900_000_000 + i)}` });
+
+async function fill(multcall: MultcallSide, prefix: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i += 1000) await multcall.enqueue(Array.from({ length: Math.min(1000, n - i) }, (_, k) => request(prefix, i + k)));
+}
+
+/** Throughput of one worker process with zero-length calls. */
+async function throughput(): Promise<{ callsPerS: number; rssMb: number }> {
+  const env = await setup({ outcome: () => ({ kind: 'answer', ringMs: 0, talkMs: 0 }) });
+  await fill(env.multcall, 'tp', CALLS);
+  const worker = workerProcess(env.redis, env.pbx, 500);
+  // Measure from the first result, so process start-up is not counted.
+  while (env.multcall.tally.results === 0) await sleep(1);
+  const started = performance.now();
+  const first = env.multcall.tally.results;
+  await env.multcall.waitForResults(CALLS, 600_000);
+  const callsPerS = ((CALLS - first) * 1000) / (performance.now() - started);
+  const rss = rssMb(worker.pid);
+  if (env.pbx.stats().duplicates.length > 0) throw new Error('a request was dialled twice');
+  await stopProcess(worker);
+  await env.close();
+  return { callsPerS, rssMb: rss };
+}
+
+/**
+ * The Redis ceiling: what a worker does in Redis per call (claim in batches, mark originating,
+ * record originated + push the ACK, take the ACK reply, store the CodLigacao, publish the result),
+ * with the Multcall side answering ACKs and taking results as in the real run — no AMI at all.
+ */
+async function ceiling(): Promise<number> {
+  const env = await setup({});
+  await fill(env.multcall, 'ce', CALLS);
+  const redis = env.redis.client();
+  const store = new CelulaStore(redis, { celula: CELULA });
+  const worker = 'ceiling';
+  const inbox = store.keys.inbox(worker);
+  const started = performance.now();
+  let done = 0;
+  const place = async (id: string) => {
+    const now = Date.now();
+    await store.transition(id, worker, ['claimed'], 'originating', now, { a: 1, ch: `mc1-${id}` }, `${worker}/${id}/1`);
+    await store.originated(id, worker, { v: 1, id, celula: CELULA, worker, central: 'c', attempt: 1, replyTo: inbox, channelId: `mc1-${id}`, at: now }, now);
+    let reply: string | null = null;
+    while (reply === null) {
+      reply = await redis.rpop(inbox);
+      if (reply === null) await sleep(0);
+    }
+    await store.transition(id, worker, ['originated'], 'originated', Date.now(), { k: '1' });
+    await store.complete({ v: 1, id, celula: CELULA, status: 'answered', reason: 4, cause: 16, causeTxt: 'Normal Clearing', central: 'c', worker, attempts: 1, codLigacao: '1', ack: 'replied', claimedAt: now, originatedAt: now, answeredAt: now, endedAt: now, billsec: 0 });
+    done++;
+  };
+  const inFlight = new Set<Promise<void>>();
+  while (done < CALLS) {
+    const room = 500 - inFlight.size;
+    const claimed = room > 0 ? await store.claim(worker, 'c', room, Date.now()) : [];
+    for (const { id } of claimed) {
+      const p = place(id).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    if (claimed.length === 0) await Promise.race([...inFlight, sleep(1)]);
+  }
+  const callsPerS = (CALLS * 1000) / (performance.now() - started);
+  await env.multcall.waitForResults(CALLS, 60_000);
+  redis.disconnect();
+  await env.close();
+  return callsPerS;
+}
+
+/** Enqueue → Originate on the wire, at 1,000 calls/s offered. */
+async function latency(): Promise<{ p50: number; p99: number; max: number; samples: number }> {
+  const pushedAt = new Map<string, number>();
+  const delays: number[] = [];
+  const env = await setup({
+    outcome: () => ({ kind: 'answer', ringMs: 0, talkMs: 0 }),
+    onOriginate: (id) => {
+      const t = id !== undefined ? pushedAt.get(id) : undefined;
+      if (t !== undefined) delays.push(performance.now() - t);
+    },
+  });
+  const worker = workerProcess(env.redis, env.pbx, 2000);
+  await env.multcall.enqueue([request('warm', 0)]);
+  await env.multcall.waitForResults(1, 30_000);
+  const total = LATENCY_SECONDS * 1000;
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = started + i; // one every millisecond = 1,000/s
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait - 0.5);
+    const r = request('lat', i);
+    pushedAt.set(r.id, performance.now());
+    void env.multcall.enqueue([r]);
+  }
+  await env.multcall.waitForResults(total + 1, 60_000);
+  await stopProcess(worker);
+  await env.close();
+  delays.sort((a, b) => a - b);
+  const at = (q: number) => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99), max: delays.at(-1) ?? Number.NaN, samples: delays.length };
+}
+
+/** Worker RSS with 1,000 calls up at once. */
+async function memory(): Promise<{ idleMb: number; liveMb: number }> {
+  const env = await setup({ outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 120_000 }) });
+  const worker = workerProcess(env.redis, env.pbx, LIVE);
+  await env.multcall.enqueue([{ ...request('mem-warm', 0) }]);
+  await sleep(3000);
+  const idleMb = rssMb(worker.pid);
+  await fill(env.multcall, 'mem', LIVE);
+  while (env.pbx.stats().liveChannels < LIVE + 1) await sleep(50);
+  await sleep(2000);
+  const liveMb = rssMb(worker.pid);
+  worker.kill('SIGKILL');
+  await env.close();
+  return { idleMb, liveMb };
+}
+
+const tp = await throughput();
+const ceil = await ceiling();
+const lat = await latency();
+const mem = await memory();
+const figures = {
+  bench: 'worker',
+  calls: CALLS,
+  calls_per_s: Math.round(tp.callsPerS),
+  ceiling_calls_per_s: Math.round(ceil),
+  ceiling_ratio: Number((tp.callsPerS / ceil).toFixed(2)),
+  p50_ms: Number(lat.p50.toFixed(2)),
+  p99_ms: Number(lat.p99.toFixed(2)),
+  max_ms: Number(lat.max.toFixed(2)),
+  latency_samples: lat.samples,
+  rss_mb_throughput: Number(tp.rssMb.toFixed(1)),
+  rss_mb_idle: Number(mem.idleMb.toFixed(1)),
+  rss_mb: Number(mem.liveMb.toFixed(1)),
+};
+console.log(JSON.stringify(figures));
+process.exit(0);

@@ -1,0 +1,250 @@
+/**
+ * The Celula reconciler. Each run re-reads the world (the Celula, the Centrals it selects,
+ * its Deployments and ConfigMaps, its Redis) and makes it match:
+ *
+ * 1. select the Centrals (label selector or names, same namespace); keep the Ready ones;
+ * 2. spread the wanted replicas over them (apportion);
+ * 3. server-side apply a ConfigMap and a Deployment per healthy Central, owned by the Celula;
+ * 4. delete the ones of Centrals no longer selected or healthy;
+ * 5. push threads, retries and timeouts to the Redis config hash;
+ * 6. write status (only when it changed) and events for what changed.
+ *
+ * Nothing here depends on how many times it ran before: running it twice changes nothing.
+ */
+import { API_VERSION, CELULA_NAMES, InvalidResourceError, durationMs, parseCelula, parseCentral, type Celula, type Central } from '../../api/index.js';
+import type { Logger } from '../../lib/log.js';
+import type { ResourceCache } from '../runtime/cache.js';
+import { findCondition, isTrue, type Condition } from '../runtime/conditions.js';
+import { TerminalError, type Result } from '../runtime/controller.js';
+import type { EventRecorder } from '../runtime/events.js';
+import { isNotFound, paths, type KubeClient, type KubeObject } from '../runtime/kube.js';
+import { matchesSelector } from '../runtime/selector.js';
+import { apportion } from './apportion.js';
+import type { LiveConfigPusher, RedisTarget } from './live-config.js';
+import { celulaSelector, LABELS, renderConfigMap, renderDeployment } from './render.js';
+import { desiredTotal } from './replicas.js';
+import { celulaStatus, stableJson, type CentralObservation, type RedisObservation } from './status.js';
+
+/** Redis is checked (and drift in its config hash corrected) at least this often. */
+export const RESYNC_MS = 60_000;
+/** Retry sooner while Redis does not answer. */
+export const REDIS_RETRY_MS = 10_000;
+
+export interface CelulaReconcilerDeps {
+  kube: KubeClient;
+  celulas: ResourceCache<KubeObject>;
+  centrals: ResourceCache<KubeObject>;
+  deployments: ResourceCache<KubeObject>;
+  configMaps: ResourceCache<KubeObject>;
+  live: LiveConfigPusher;
+  events: EventRecorder;
+  logger: Logger;
+  defaultImage: string;
+  workerServiceAccount?: string;
+  now?: () => Date;
+}
+
+interface DeploymentView extends KubeObject {
+  status?: { replicas?: number; readyReplicas?: number };
+}
+
+interface SecretObject {
+  data?: Record<string, string>;
+}
+
+const celulaPath = (ns: string, name: string) => paths.object(API_VERSION, CELULA_NAMES.plural, ns, name);
+
+/** Whether `central` is one of the Centrals `celula` asks for. */
+export function selects(celula: Pick<Celula, 'spec'>, central: KubeObject): boolean {
+  const { names, selector } = celula.spec.centrals;
+  if (names) return names.includes(central.metadata.name);
+  return selector ? matchesSelector(selector, central.metadata.labels) : false;
+}
+
+export function isOwnedBy(obj: KubeObject, uid: string | undefined): boolean {
+  return uid !== undefined && (obj.metadata.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
+}
+
+export class CelulaReconciler {
+  constructor(private readonly deps: CelulaReconcilerDeps) {}
+
+  readonly reconcile = async (key: string): Promise<Result> => {
+    const { deps } = this;
+    const raw = deps.celulas.get(key);
+    if (!raw || raw.metadata.deletionTimestamp) {
+      // Garbage collection removes the children through their owner references.
+      deps.live.forget(key);
+      return {};
+    }
+    let celula: Celula;
+    try {
+      celula = parseCelula(raw);
+    } catch (error) {
+      if (error instanceof InvalidResourceError) {
+        await this.writeInvalid(raw, error);
+        throw new TerminalError(error.message);
+      }
+      throw error;
+    }
+    const ns = celula.metadata.namespace ?? 'default';
+    const log = deps.logger.child({ celula: key });
+
+    // 1. Centrals
+    const candidates = deps.centrals.list((c) => c.metadata.namespace === ns && selects(celula, c));
+    const missing = (celula.spec.centrals.names ?? []).filter((n) => !candidates.some((c) => c.metadata.name === n));
+    const centrals: Array<{ central: Central; healthy: boolean; problem?: string }> = [];
+    for (const c of candidates.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+      try {
+        const central = parseCentral(c);
+        const ready = findCondition(central.status?.conditions as Condition[] | undefined, 'Ready');
+        const healthy = ready?.status === 'True';
+        centrals.push({ central, healthy, ...(healthy ? {} : { problem: ready ? ready.reason : 'not probed yet' }) });
+      } catch (error) {
+        log.warn({ central: c.metadata.name, err: (error as Error).message }, 'skipping an invalid Central');
+      }
+    }
+
+    // 2. Replicas per central
+    const total = desiredTotal(celula);
+    const shares = apportion(
+      total,
+      centrals.map(({ central, healthy }) => ({ name: central.metadata.name, weight: central.spec.weight, maxChannels: central.spec.capacity.maxChannels, healthy })),
+      celula.spec.threads,
+    );
+
+    // 3. Children of healthy centrals
+    const owned = (cache: ResourceCache<KubeObject>) =>
+      cache.list((o) => o.metadata.namespace === ns && o.metadata.labels?.[LABELS.celula] === celula.metadata.name && isOwnedBy(o, celula.metadata.uid));
+    const existingDeployments = owned(deps.deployments);
+    const observations: CentralObservation[] = [];
+    for (const { central, healthy, problem } of centrals) {
+      const name = central.metadata.name;
+      if (!healthy) {
+        observations.push({ name, healthy, ...(problem ? { problem } : {}), desired: 0, replicas: 0, readyReplicas: 0 });
+        continue;
+      }
+      const replicas = shares.replicas[name] ?? 0;
+      const amiUsername = await this.secretValue(ns, central.spec.ami.credentialsSecretRef.name, central.spec.ami.credentialsSecretRef.usernameKey, `Central ${name}`);
+      const options = { defaultImage: deps.defaultImage, amiUsername, replicas, ...(deps.workerServiceAccount ? { serviceAccountName: deps.workerServiceAccount } : {}) };
+      const configMap = renderConfigMap(celula, central, options);
+      const deployment = renderDeployment(celula, central, options);
+      await deps.kube.apply(paths.object('v1', 'configmaps', ns, configMap.metadata.name), configMap);
+      const applied = await deps.kube.apply<DeploymentView>(paths.object('apps/v1', 'deployments', ns, deployment.metadata.name), deployment);
+      if (!existingDeployments.some((d) => d.metadata.name === deployment.metadata.name)) {
+        deps.events.record(raw, 'Normal', 'WorkersCreated', `Deployment ${deployment.metadata.name} runs ${replicas} worker(s) on Central ${name}.`);
+      }
+      observations.push({
+        name,
+        healthy,
+        desired: replicas,
+        replicas: applied.status?.replicas ?? 0,
+        readyReplicas: applied.status?.readyReplicas ?? 0,
+      });
+    }
+
+    // 4. Children of centrals no longer selected or healthy
+    const keep = new Set(centrals.filter((c) => c.healthy).map((c) => c.central.metadata.name));
+    for (const d of existingDeployments) {
+      const central = d.metadata.labels?.[LABELS.central] ?? '';
+      if (keep.has(central)) continue;
+      await deps.kube.delete(paths.object('apps/v1', 'deployments', ns, d.metadata.name), d.metadata.uid);
+      const why = centrals.some((c) => c.central.metadata.name === central) ? 'is not Ready' : 'is no longer selected';
+      deps.events.record(raw, 'Normal', 'WorkersRemoved', `Deleted Deployment ${d.metadata.name}: Central ${central} ${why}.`);
+    }
+    for (const cm of owned(deps.configMaps)) {
+      if (keep.has(cm.metadata.labels?.[LABELS.central] ?? '')) continue;
+      await deps.kube.delete(paths.object('v1', 'configmaps', ns, cm.metadata.name), cm.metadata.uid);
+    }
+
+    // 5. Live parameters
+    const redis = await this.pushLiveConfig(key, celula, raw);
+    if (redis.reachable && redis.changed) {
+      deps.events.record(
+        raw,
+        'Normal',
+        'LiveConfigPushed',
+        `Redis config of queue ${celula.spec.queue}: threads=${celula.spec.threads} retries=${celula.spec.retries} commandResponse=${celula.spec.timeouts.commandResponse} commandAck=${celula.spec.timeouts.commandAck}.`,
+      );
+    }
+
+    // 6. Status
+    const status = celulaStatus(
+      celula,
+      { selector: celulaSelector(celula), centrals: observations, missing, desiredTotal: total, unplaced: shares.unplaced, redis },
+      deps.now?.() ?? new Date(),
+    );
+    await this.writeStatus(raw, celula, status);
+    return { requeueAfterMs: redis.reachable ? RESYNC_MS : REDIS_RETRY_MS };
+  };
+
+  private async pushLiveConfig(key: string, celula: Celula, raw: KubeObject): Promise<RedisObservation> {
+    const { redis } = celula.spec;
+    let password: string | undefined;
+    if (redis.passwordSecretRef) {
+      try {
+        password = await this.secretValue(celula.metadata.namespace ?? 'default', redis.passwordSecretRef.name, redis.passwordSecretRef.key, 'spec.redis.passwordSecretRef');
+      } catch (error) {
+        return { reachable: false, reason: 'PasswordSecretMissing', message: (error as Error).message };
+      }
+    }
+    const target: RedisTarget = { host: redis.host, port: redis.port, db: redis.db, prefix: redis.prefix, ...(password !== undefined ? { password } : {}) };
+    const result = await this.deps.live.push(key, celula.spec.queue, target, {
+      threads: celula.spec.threads,
+      retries: celula.spec.retries,
+      commandTimeoutMs: durationMs(celula.spec.timeouts.commandResponse),
+      ackTimeoutMs: durationMs(celula.spec.timeouts.commandAck),
+    });
+    if (result.ok) return { reachable: true, pushed: true, changed: result.changed };
+    const wasReachable = isTrue(celula.status?.conditions as Condition[] | undefined, 'RedisReachable');
+    const message = `Redis at ${redis.host}:${redis.port} db ${redis.db} does not answer: ${result.error}. Check spec.redis and that Redis runs; retrying every ${REDIS_RETRY_MS / 1000} s.`;
+    if (wasReachable || !celula.status?.conditions) this.deps.events.record(raw, 'Warning', 'RedisUnreachable', message);
+    return { reachable: false, reason: 'ConnectionFailed', message };
+  }
+
+  private async secretValue(ns: string, name: string, key: string, usedBy: string): Promise<string> {
+    let secret: SecretObject;
+    try {
+      secret = await this.deps.kube.get<SecretObject>(paths.object('v1', 'secrets', ns, name));
+    } catch (error) {
+      if (isNotFound(error)) throw new Error(`Secret ${ns}/${name} (named by ${usedBy}) does not exist`);
+      throw error;
+    }
+    const value = secret.data?.[key];
+    if (value === undefined) throw new Error(`Secret ${ns}/${name} (named by ${usedBy}) has no key ${key}`);
+    return Buffer.from(value, 'base64').toString('utf8').replace(/\r?\n$/, '');
+  }
+
+  private async writeStatus(raw: KubeObject, celula: Celula, status: Celula['status']): Promise<void> {
+    const before = (raw as { status?: unknown }).status;
+    if (stableJson(before ?? {}) === stableJson(status)) return;
+    const ns = celula.metadata.namespace ?? 'default';
+    await this.deps.kube.apply(`${celulaPath(ns, celula.metadata.name)}/status`, {
+      apiVersion: API_VERSION,
+      kind: 'Celula',
+      metadata: { name: celula.metadata.name, namespace: ns },
+      status,
+    });
+    const was = findCondition((before as Celula['status'])?.conditions as Condition[] | undefined, 'Ready');
+    const now = findCondition(status?.conditions as Condition[] | undefined, 'Ready');
+    if (now && (was?.status !== now.status || was.reason !== now.reason)) {
+      this.deps.events.record(raw, now.status === 'True' ? 'Normal' : 'Warning', now.status === 'True' ? 'Ready' : now.reason, now.message);
+    }
+  }
+
+  private async writeInvalid(raw: KubeObject, error: InvalidResourceError): Promise<void> {
+    const ns = raw.metadata.namespace ?? 'default';
+    const stamp = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const message = `The Celula is invalid: ${error.problems.join('; ')}. Fix the spec; the operator retries when it changes.`;
+    await this.deps.kube.apply(`${celulaPath(ns, raw.metadata.name)}/status`, {
+      apiVersion: API_VERSION,
+      kind: 'Celula',
+      metadata: { name: raw.metadata.name, namespace: ns },
+      status: {
+        observedGeneration: raw.metadata.generation ?? 0,
+        conditions: [{ type: 'Ready', status: 'False', observedGeneration: raw.metadata.generation ?? 0, lastTransitionTime: stamp, reason: 'InvalidSpec', message }],
+      },
+    });
+    this.deps.events.record(raw, 'Warning', 'InvalidSpec', message);
+  }
+}
+

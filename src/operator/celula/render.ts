@@ -1,0 +1,202 @@
+/**
+ * Celula + Central → the two objects that run its workers there: a ConfigMap with the worker
+ * settings file and a Deployment. Pure: the same inputs always give the same objects, so a
+ * reconcile that applies them again changes nothing.
+ */
+import { createHash } from 'node:crypto';
+import { stringify as toYaml } from 'yaml';
+import { API_VERSION, durationMs, WORKER_HTTP_PORT, workerFileFor, type Celula, type Central } from '../../api/index.js';
+import type { KubeObject, OwnerReference } from '../runtime/kube.js';
+import { selectorString } from '../runtime/selector.js';
+
+export const LABELS = {
+  name: 'app.kubernetes.io/name',
+  instance: 'app.kubernetes.io/instance',
+  component: 'app.kubernetes.io/component',
+  partOf: 'app.kubernetes.io/part-of',
+  managedBy: 'app.kubernetes.io/managed-by',
+  celula: 'multcall.zanc.com.br/celula',
+  central: 'multcall.zanc.com.br/central',
+} as const;
+export const WORKER_APP = 'multcall-worker';
+export const MANAGED_BY = 'multcall-operator';
+/** Pod template annotation: a hash of the parts of the settings file a worker reads only at start. */
+export const CONFIG_HASH_ANNOTATION = 'multcall.zanc.com.br/config-hash';
+
+export const CONFIG_DIR = '/etc/multcall';
+export const CONFIG_FILE = 'worker.yaml';
+export const AMI_SECRET_DIR = '/var/run/secrets/multcall/ami';
+export const REDIS_SECRET_DIR = '/var/run/secrets/multcall/redis';
+/** Extra seconds past drain_timeout before the kubelet kills a draining worker. */
+export const GRACE_MARGIN_SECONDS = 30;
+
+export interface RenderOptions {
+  /** Image when the Celula does not set spec.worker.image. */
+  defaultImage: string;
+  /** ServiceAccount of the worker pods (one without RBAC); the namespace's default when undefined. */
+  serviceAccountName?: string;
+  /** AMI user name from the Central's credentials Secret. */
+  amiUsername: string;
+  /** Worker replicas this célula runs on this central (the central's per-second budget is divided among them). */
+  replicas: number;
+}
+
+/** Labels that select every worker pod of a célula: status.selector, for the scale subresource. */
+export function celulaSelectorLabels(celula: Celula): Record<string, string> {
+  return { [LABELS.name]: WORKER_APP, [LABELS.celula]: celula.metadata.name };
+}
+
+export function celulaSelector(celula: Celula): string {
+  return selectorString(celulaSelectorLabels(celula));
+}
+
+export function workerLabels(celula: Celula, central: Central): Record<string, string> {
+  return { ...celulaSelectorLabels(celula), [LABELS.central]: central.metadata.name };
+}
+
+/** `<celula>-<central>`, shortened with a hash when longer than a Deployment's pods allow comfortably. */
+export function workerName(celula: string, central: string): string {
+  const full = `${celula}-${central}`;
+  if (full.length <= 52) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
+  return `${full.slice(0, 43).replace(/-+$/, '')}-${hash}`;
+}
+
+export function ownerReference(celula: Celula): OwnerReference {
+  return { apiVersion: API_VERSION, kind: 'Celula', name: celula.metadata.name, uid: celula.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
+}
+
+function metadata(celula: Celula, central: Central, name: string) {
+  return {
+    name,
+    namespace: celula.metadata.namespace,
+    labels: {
+      ...workerLabels(celula, central),
+      [LABELS.instance]: celula.metadata.name,
+      [LABELS.component]: 'worker',
+      [LABELS.partOf]: 'multcall',
+      [LABELS.managedBy]: MANAGED_BY,
+    },
+    ownerReferences: [ownerReference(celula)],
+  };
+}
+
+/** The settings file for workers of `celula` on `central`. */
+export function workerSettings(celula: Celula, central: Central, opts: RenderOptions): ReturnType<typeof workerFileFor> {
+  const share = Math.max(1, opts.replicas);
+  return workerFileFor(celula, central, {
+    amiUsername: opts.amiUsername,
+    perWorker: {
+      // A worker never holds more calls than its threads allow; the central's channels bound the whole célula.
+      maxChannels: central.spec.capacity.maxChannels,
+      maxOriginatesPerSecond: Math.max(1, Math.floor(central.spec.capacity.maxOriginatesPerSecond / share)),
+    },
+  });
+}
+
+/**
+ * Hash of what a running worker cannot pick up without a restart. Threads, retries and
+ * timeouts are left out (they reach workers through Redis), and so are the per-worker limits,
+ * which follow the replica count: a scale must not restart every worker.
+ */
+export function configHash(settings: ReturnType<typeof workerFileFor>): string {
+  const stable = {
+    ...settings,
+    Queues: settings.Queues.map((q) => ({ nome: q.nome })),
+    Retries: undefined,
+    Timeout_Command_Response: undefined,
+    Timeout_Command_ACK: undefined,
+    central: { ...settings.central, maxChannels: undefined, maxOriginatesPerSecond: undefined },
+  };
+  return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 16);
+}
+
+export function renderConfigMap(celula: Celula, central: Central, opts: RenderOptions): KubeObject {
+  const settings = workerSettings(celula, central, opts);
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: metadata(celula, central, workerName(celula.metadata.name, central.metadata.name)),
+    data: { [CONFIG_FILE]: toYaml(settings) },
+  };
+}
+
+export function renderDeployment(celula: Celula, central: Central, opts: RenderOptions): KubeObject {
+  const { spec } = celula;
+  const name = workerName(celula.metadata.name, central.metadata.name);
+  const labels = workerLabels(celula, central);
+  const meta = metadata(celula, central, name);
+  const settings = workerSettings(celula, central, opts);
+  const drainSeconds = Math.ceil(durationMs(spec.worker.drainTimeout) / 1000);
+  const amiRef = central.spec.ami.credentialsSecretRef;
+  const redisRef = spec.redis.passwordSecretRef;
+
+  const env: unknown[] = [
+    { name: 'MULTCALL_WORKER_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'AMI_SECRET_FILE', value: `${AMI_SECRET_DIR}/secret` },
+  ];
+  if (redisRef) env.push({ name: 'REDIS_PASSWORD_FILE', value: `${REDIS_SECRET_DIR}/password` });
+
+  const volumeMounts: unknown[] = [
+    { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+    { name: 'ami-secret', mountPath: AMI_SECRET_DIR, readOnly: true },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  const volumes: unknown[] = [
+    { name: 'config', configMap: { name, items: [{ key: CONFIG_FILE, path: CONFIG_FILE }] } },
+    { name: 'ami-secret', secret: { secretName: amiRef.name, items: [{ key: amiRef.secretKey, path: 'secret' }], defaultMode: 0o440 } },
+    { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+  ];
+  if (redisRef) {
+    volumeMounts.push({ name: 'redis-password', mountPath: REDIS_SECRET_DIR, readOnly: true });
+    volumes.push({ name: 'redis-password', secret: { secretName: redisRef.name, items: [{ key: redisRef.key, path: 'password' }], defaultMode: 0o440 } });
+  }
+
+  const container: Record<string, unknown> = {
+    name: 'worker',
+    image: spec.worker.image ?? opts.defaultImage,
+    args: ['worker', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`, '--celula', spec.queue],
+    env,
+    ports: [{ name: 'http', containerPort: WORKER_HTTP_PORT, protocol: 'TCP' }],
+    readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },
+    livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, failureThreshold: 3 },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts,
+  };
+  if (spec.worker.imagePullPolicy) container.imagePullPolicy = spec.worker.imagePullPolicy;
+  if (spec.worker.resources) container.resources = spec.worker.resources;
+
+  const podSpec: Record<string, unknown> = {
+    automountServiceAccountToken: false,
+    terminationGracePeriodSeconds: drainSeconds + GRACE_MARGIN_SECONDS,
+    securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+    containers: [container],
+    volumes,
+  };
+  if (opts.serviceAccountName) podSpec.serviceAccountName = opts.serviceAccountName;
+  if (spec.worker.nodeSelector) podSpec.nodeSelector = spec.worker.nodeSelector;
+  if (spec.worker.tolerations) podSpec.tolerations = spec.worker.tolerations;
+
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta,
+    spec: {
+      replicas: opts.replicas,
+      selector: { matchLabels: labels },
+      revisionHistoryLimit: 3,
+      // A new worker comes up before an old one starts draining: capacity never dips in a rollout.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template: {
+        metadata: { labels: meta.labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash(settings) } },
+        spec: podSpec,
+      },
+    },
+  };
+}

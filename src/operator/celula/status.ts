@@ -1,0 +1,134 @@
+/**
+ * What a Celula's status says, decided from what the reconcile observed. Pure; the
+ * reconciler only writes the result when it differs from what is there.
+ */
+import type { Celula, CelulaCentralStatus, CelulaStatus } from '../../api/index.js';
+import { mergeConditions, type Condition, type ConditionInput } from '../runtime/conditions.js';
+
+export interface CentralObservation {
+  name: string;
+  healthy: boolean;
+  /** Why it is not healthy, for the message. */
+  problem?: string;
+  /** Replicas the Deployment asks for on this central (0 for an unhealthy central). */
+  desired: number;
+  replicas: number;
+  readyReplicas: number;
+}
+
+export type RedisObservation = { reachable: true; pushed: boolean; changed: boolean } | { reachable: false; reason: string; message: string };
+
+export interface Observation {
+  selector: string;
+  centrals: CentralObservation[];
+  /** Names listed in spec.centrals.names that do not exist. */
+  missing: string[];
+  desiredTotal: number;
+  unplaced: number;
+  redis: RedisObservation;
+}
+
+export function celulaConditions(celula: Celula, o: Observation): ConditionInput[] {
+  const healthy = o.centrals.filter((c) => c.healthy);
+  const unhealthy = o.centrals.filter((c) => !c.healthy);
+  const describeUnhealthy = unhealthy.map((c) => `${c.name}${c.problem ? ` (${c.problem})` : ''}`).join(', ');
+  const missing = o.missing.length ? ` Not found: ${o.missing.join(', ')}.` : '';
+
+  let centrals: ConditionInput;
+  if (o.centrals.length === 0) {
+    centrals = {
+      type: 'CentralsAvailable',
+      status: 'False',
+      reason: 'NoCentralSelected',
+      message: `spec.centrals matches no Central in namespace ${celula.metadata.namespace ?? ''}.${missing} Create a Central or fix the selector/names.`,
+    };
+  } else if (healthy.length === 0) {
+    centrals = {
+      type: 'CentralsAvailable',
+      status: 'False',
+      reason: 'NoHealthyCentral',
+      message: `No selected Central is Ready: ${describeUnhealthy}.${missing} Check the Centrals' AMI host, port and credentials (kubectl describe central).`,
+    };
+  } else if (unhealthy.length > 0 || o.missing.length > 0) {
+    centrals = {
+      type: 'CentralsAvailable',
+      status: 'True',
+      reason: 'SomeCentralsUnavailable',
+      message: `Placing calls on ${healthy.map((c) => c.name).join(', ')}.${unhealthy.length ? ` Not Ready, no workers: ${describeUnhealthy}.` : ''}${missing}`,
+    };
+  } else {
+    centrals = { type: 'CentralsAvailable', status: 'True', reason: 'CentralsReady', message: `Placing calls on ${healthy.map((c) => c.name).join(', ')}.` };
+  }
+
+  const ready = o.centrals.reduce((n, c) => n + c.readyReplicas, 0);
+  let workers: ConditionInput;
+  if (o.desiredTotal === 0) {
+    workers = { type: 'WorkersAvailable', status: 'True', reason: 'ScaledToZero', message: 'No worker replicas are wanted.' };
+  } else if (healthy.length === 0) {
+    workers = { type: 'WorkersAvailable', status: 'False', reason: 'NoHealthyCentral', message: 'No worker runs: no selected Central is Ready.' };
+  } else if (ready < o.desiredTotal - o.unplaced) {
+    workers = {
+      type: 'WorkersAvailable',
+      status: 'False',
+      reason: 'WorkersNotReady',
+      message: `${ready} of ${o.desiredTotal - o.unplaced} worker pods are ready. kubectl get pods -l ${o.selector} shows which are not.`,
+    };
+  } else if (o.unplaced > 0) {
+    workers = {
+      type: 'WorkersAvailable',
+      status: 'True',
+      reason: 'CapacityReached',
+      message: `${ready} workers ready; ${o.unplaced} more wanted but the healthy Centrals' maxChannels allow no more at ${celula.spec.threads} threads each.`,
+    };
+  } else {
+    workers = { type: 'WorkersAvailable', status: 'True', reason: 'WorkersReady', message: `${ready} of ${o.desiredTotal} worker pods are ready.` };
+  }
+
+  const where = `${celula.spec.redis.host}:${celula.spec.redis.port}`;
+  const redis: ConditionInput = o.redis.reachable
+    ? { type: 'RedisReachable', status: 'True', reason: 'Connected', message: `Redis at ${where} answers.` }
+    : { type: 'RedisReachable', status: 'False', reason: o.redis.reason, message: o.redis.message };
+  const pushed: ConditionInput = o.redis.reachable
+    ? {
+        type: 'ConfigPushed',
+        status: 'True',
+        reason: 'LiveConfigCurrent',
+        message: `Workers run with threads=${celula.spec.threads}, retries=${celula.spec.retries}, timeouts ${celula.spec.timeouts.commandResponse}/${celula.spec.timeouts.commandAck}.`,
+      }
+    : { type: 'ConfigPushed', status: 'False', reason: 'RedisUnreachable', message: `Live parameters could not be written to Redis at ${where}; running workers keep their last values.` };
+
+  const parts = [centrals, workers, redis, pushed];
+  const failing = parts.find((c) => c.status !== 'True');
+  const summary: ConditionInput = failing
+    ? { type: 'Ready', status: 'False', reason: failing.reason, message: failing.message }
+    : { type: 'Ready', status: 'True', reason: 'Ready', message: `${ready} workers on ${healthy.length} central(s) serve queue ${celula.spec.queue}.` };
+  return [summary, ...parts];
+}
+
+export function celulaStatus(celula: Celula, o: Observation, now: Date): CelulaStatus {
+  const previous = celula.status?.conditions as Condition[] | undefined;
+  const centrals: CelulaCentralStatus[] = o.centrals.map((c) => ({ name: c.name, replicas: c.replicas, readyReplicas: c.readyReplicas, healthy: c.healthy }));
+  const status: CelulaStatus = {
+    observedGeneration: celula.metadata.generation ?? 0,
+    conditions: mergeConditions(previous, celulaConditions(celula, o), celula.metadata.generation, now),
+    replicas: o.centrals.reduce((n, c) => n + c.replicas, 0),
+    readyReplicas: o.centrals.reduce((n, c) => n + c.readyReplicas, 0),
+    desiredReplicas: o.centrals.reduce((n, c) => n + c.desired, 0),
+    selector: o.selector,
+    centrals,
+  };
+  // Fields owned by others (the autoscaler's queue figures) are kept as they were.
+  if (celula.status?.queued !== undefined) status.queued = celula.status.queued;
+  if (celula.status?.inFlight !== undefined) status.inFlight = celula.status.inFlight;
+  if (celula.status?.lastScaleTime !== undefined) status.lastScaleTime = celula.status.lastScaleTime;
+  return status;
+}
+
+/** JSON with sorted keys, to compare a computed status with the stored one. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+}

@@ -1,0 +1,144 @@
+/**
+ * Installing the operator the two supported ways on a real control plane: the Helm chart
+ * (cluster-wide and per-namespace RBAC) and the kustomize base, which must stay the same
+ * objects as the chart's defaults. Pods are played by kwok, so no container runs: this is
+ * about what the API server admits and what the ServiceAccounts may do.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { startCluster, type Cluster } from '../support/cluster.js';
+
+type Obj = Record<string, unknown>;
+
+const repo = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url));
+const CHART = repo('charts/multcall-operator');
+
+let cluster: Cluster;
+
+async function ok(what: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> {
+  const r = await what;
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+const kubectl = (args: string[], input?: string) => ok(cluster.kubectl(args, input));
+const helm = (args: string[]) => ok(cluster.helm(args));
+
+async function can(user: string, args: string[]): Promise<boolean> {
+  const r = await cluster.kubectl(['auth', 'can-i', ...args, `--as=${user}`]);
+  return r.stdout.trim() === 'yes';
+}
+
+/** Labels only Helm writes; the kustomize base leaves them out. */
+const HELM_ONLY_LABELS = ['helm.sh/chart', 'app.kubernetes.io/managed-by'];
+
+function withoutHelmLabels(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutHelmLabels);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([k]) => !HELM_ONLY_LABELS.includes(k))
+      .map(([k, v]) => [k, withoutHelmLabels(v)]),
+  );
+}
+
+function byKindAndName(docs: Obj[]): Record<string, Obj> {
+  return Object.fromEntries(docs.map((d) => [`${String(d.kind)}/${(d.metadata as { name: string }).name}`, d]));
+}
+
+const parseDocs = (text: string): Obj[] =>
+  parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((d): d is Obj => d !== null);
+
+beforeAll(async () => {
+  cluster = await startCluster();
+}, 120_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe('Helm chart', () => {
+  it('lints clean, with default and with per-namespace values', async () => {
+    await helm(['lint', '--strict', CHART]);
+    await helm(['lint', '--strict', CHART, '--set', 'watchNamespaces={team-a,team-b}', '--set', 'serviceMonitor.enabled=true']);
+  });
+
+  it('rejects values the schema does not know', async () => {
+    const r = await cluster.helm(['template', 'x', CHART, '--set', 'replicas=3']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('replicas');
+  });
+
+  it('renders no wildcard in any RBAC rule', async () => {
+    for (const set of [[], ['--set', 'watchNamespaces={team-a}']]) {
+      const docs = parseDocs(await helm(['template', 'x', CHART, ...set]));
+      const rules = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role').flatMap((d) => d.rules as Record<string, string[]>[]);
+      expect(rules.length).toBeGreaterThan(0);
+      for (const rule of rules) for (const list of Object.values(rule)) expect(list).not.toContain('*');
+    }
+  });
+
+  it('installs scoped to the watched namespaces, with least privilege', async () => {
+    await kubectl(['create', 'namespace', 'team-a']);
+    await kubectl(['create', 'namespace', 'team-b']);
+    await helm(['install', 'mc', CHART, '-n', 'mc-helm', '--create-namespace', '--set', 'watchNamespaces={team-a}', '--wait', '--timeout', '90s']);
+    const operator = 'system:serviceaccount:mc-helm:mc-multcall-operator';
+    expect(await can(operator, ['list', 'celulas.multcall.zanc.com.br', '-n', 'team-a'])).toBe(true);
+    expect(await can(operator, ['patch', 'celulas.multcall.zanc.com.br', '--subresource=status', '-n', 'team-a'])).toBe(true);
+    expect(await can(operator, ['create', 'deployments.apps', '-n', 'team-a'])).toBe(true);
+    expect(await can(operator, ['get', 'secrets', '-n', 'team-a'])).toBe(true);
+    expect(await can(operator, ['create', 'leases.coordination.k8s.io', '-n', 'mc-helm'])).toBe(true);
+    // Never: spec of its own resources, Secrets' contents, other namespaces, Leases elsewhere.
+    expect(await can(operator, ['update', 'celulas.multcall.zanc.com.br', '-n', 'team-a'])).toBe(false);
+    expect(await can(operator, ['create', 'secrets', '-n', 'team-a'])).toBe(false);
+    expect(await can(operator, ['list', 'celulas.multcall.zanc.com.br', '-n', 'team-b'])).toBe(false);
+    expect(await can(operator, ['create', 'leases.coordination.k8s.io', '-n', 'team-a'])).toBe(false);
+    expect(await can(operator, ['list', 'celulas.multcall.zanc.com.br', '--all-namespaces'])).toBe(false);
+    // Workers: an account in each watched namespace, no token, no rights.
+    const worker = JSON.parse(await kubectl(['get', 'serviceaccount', 'mc-multcall-operator-worker', '-n', 'team-a', '-o', 'json'])) as Obj;
+    expect(worker.automountServiceAccountToken).toBe(false);
+    expect(await can('system:serviceaccount:team-a:mc-multcall-operator-worker', ['get', 'configmaps', '-n', 'team-a'])).toBe(false);
+    // The chart's CRDs are installed and served.
+    await kubectl(['get', 'celulas.multcall.zanc.com.br', '-n', 'team-a']);
+    const ready = await kubectl(['get', 'deployment', 'mc-multcall-operator', '-n', 'mc-helm', '-o', 'jsonpath={.status.readyReplicas}']);
+    expect(ready).toBe('2');
+  });
+});
+
+describe('kustomize base', () => {
+  it('holds the same objects as the chart with its default values', async () => {
+    const rendered = parseDocs(await helm(['template', 'multcall-operator', CHART, '-n', 'multcall-system']));
+    const baseFiles = readdirSync(repo('deploy/base')).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && f !== 'namespace.yaml');
+    const base = baseFiles.flatMap((f) => parseDocs(readFileSync(repo(`deploy/base/${f}`), 'utf8')));
+    expect(byKindAndName(base)).toEqual(byKindAndName(rendered.map((d) => withoutHelmLabels(d) as Obj)));
+  });
+
+  it('applies, and the operator is cluster-wide with no rights beyond its rules', async () => {
+    await kubectl(['apply', '--server-side', '-k', repo('deploy/base')]);
+    await kubectl(['rollout', 'status', 'deployment/multcall-operator', '-n', 'multcall-system', '--timeout=60s']);
+    const operator = 'system:serviceaccount:multcall-system:multcall-operator';
+    expect(await can(operator, ['watch', 'centrals.multcall.zanc.com.br', '--all-namespaces'])).toBe(true);
+    expect(await can(operator, ['delete', 'configmaps', '-n', 'team-b'])).toBe(true);
+    expect(await can(operator, ['get', 'celulas.multcall.zanc.com.br', '--subresource=scale', '-n', 'team-b'])).toBe(true);
+    expect(await can(operator, ['list', 'pods', '-n', 'team-b'])).toBe(false);
+    expect(await can(operator, ['get', 'nodes'])).toBe(false);
+    expect(await can(operator, ['delete', 'celulas.multcall.zanc.com.br', '-n', 'team-b'])).toBe(false);
+  });
+
+  it('runs the samples: the API server admits every object under the restricted Pod Security profile', async () => {
+    await kubectl(['create', 'namespace', 'demo']);
+    await kubectl(['label', 'namespace', 'demo', 'pod-security.kubernetes.io/enforce=restricted']);
+    const applied = await cluster.kubectl(['apply', '-n', 'demo', '-k', repo('deploy/samples')]);
+    expect(applied.code, applied.stderr).toBe(0);
+    // PodSecurity admits Deployments and warns; the Pods themselves would be refused later.
+    expect(applied.stderr).not.toContain('violate');
+    expect(applied.stdout).toContain('celula.multcall.zanc.com.br/vendas created');
+    expect(applied.stdout).toContain('central.multcall.zanc.com.br/pbx-sim created');
+    await kubectl(['rollout', 'status', 'deployment/pbx-sim', '-n', 'demo', '--timeout=60s']);
+    await kubectl(['rollout', 'status', 'deployment/redis', '-n', 'demo', '--timeout=60s']);
+  });
+});

@@ -1,0 +1,409 @@
+/**
+ * The operator against a real control plane (kube-apiserver, etcd, controller-manager,
+ * scheduler, kwok), a real redis-server and the PBX simulator. The operator runs in this
+ * process, authenticated as the Helm chart's ServiceAccount with the chart's RBAC.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
+import { startPbxSimulator, type PbxSimulator } from '../../src/sim/pbx/index.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { startOperator, type RunningOperator } from '../../src/operator/main.js';
+import { KubeClient } from '../../src/operator/runtime/kube.js';
+
+const NS = 'demo';
+const SYSTEM_NS = 'multcall-system';
+const RELEASE = 'multcall-operator';
+
+let cluster: Cluster;
+let redis: RedisServer;
+let pbx: PbxSimulator;
+let operator: RunningOperator;
+let saKubeconfig: string;
+const t0 = performance.now();
+const timings: Record<string, number> = {};
+
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const r = await cluster.kubectl(args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function getJson<T>(args: string[]): Promise<T> {
+  return JSON.parse(await kubectl(['get', ...args, '-o', 'json'])) as T;
+}
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const started = performance.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (error) {
+      last = error;
+    }
+    if (performance.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface Deployment {
+  metadata: { name: string; uid: string; resourceVersion: string; labels: Record<string, string>; ownerReferences?: Array<Record<string, unknown>> };
+  spec: { replicas: number; template: { metadata: { annotations?: Record<string, string> }; spec: Record<string, unknown> & { containers: Array<Record<string, unknown>> } } };
+  status?: { readyReplicas?: number };
+}
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+interface CelulaObj {
+  metadata: { generation: number; uid: string };
+  spec: Record<string, unknown>;
+  status?: {
+    observedGeneration?: number;
+    conditions?: Condition[];
+    replicas?: number;
+    readyReplicas?: number;
+    desiredReplicas?: number;
+    selector?: string;
+    centrals?: Array<{ name: string; replicas: number; readyReplicas: number; healthy: boolean }>;
+  };
+}
+
+const workerDeployments = async (): Promise<Deployment[]> =>
+  (await getJson<{ items: Deployment[] }>(['deployments', '-n', NS, '-l', 'app.kubernetes.io/name=multcall-worker,multcall.zanc.com.br/celula=vendas'])).items;
+const celula = () => getJson<CelulaObj>(['celula', 'vendas', '-n', NS]);
+const condition = (c: CelulaObj, type: string) => c.status?.conditions?.find((x) => x.type === type);
+
+/** A kubeconfig that authenticates as the chart's ServiceAccount, not as admin. */
+async function serviceAccountKubeconfig(): Promise<string> {
+  const token = (await kubectl(['create', 'token', RELEASE, '-n', SYSTEM_NS, '--duration', '2h'])).trim();
+  const admin = parseYaml(await kubectl(['config', 'view', '--raw', '--minify'])) as {
+    clusters: Array<{ cluster: Record<string, string> }>;
+  };
+  const adminCluster = admin.clusters[0]?.cluster ?? {};
+  const file = path.join(cluster.dir, 'operator-sa.kubeconfig');
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'test',
+        cluster: {
+          server: cluster.server,
+          ...(adminCluster['certificate-authority-data'] ? { 'certificate-authority-data': adminCluster['certificate-authority-data'] } : {}),
+          ...(adminCluster['certificate-authority'] ? { 'certificate-authority': adminCluster['certificate-authority'] } : {}),
+        },
+      },
+    ],
+    users: [{ name: 'operator', user: { token } }],
+    contexts: [{ name: 'operator', context: { cluster: 'test', user: 'operator' } }],
+    'current-context': 'operator',
+  };
+  await writeFile(file, JSON.stringify(config));
+  return file;
+}
+
+function manifests(redisPort: number, pbxPort: number): string {
+  return `
+apiVersion: v1
+kind: Secret
+metadata: {name: pbx-ami, namespace: ${NS}}
+stringData: {username: multcall, secret: multcall}
+---
+apiVersion: multcall.zanc.com.br/v1alpha1
+kind: Central
+metadata: {name: central-a, namespace: ${NS}, labels: {multcall.zanc.com.br/site: demo}}
+spec:
+  ami: {host: 127.0.0.1, port: ${pbxPort}, credentialsSecretRef: {name: pbx-ami}}
+  capacity: {maxChannels: 200, maxOriginatesPerSecond: 40}
+  weight: 100
+  probe: {interval: 2s, timeout: 1s}
+---
+apiVersion: multcall.zanc.com.br/v1alpha1
+kind: Central
+metadata: {name: central-b, namespace: ${NS}, labels: {multcall.zanc.com.br/site: demo}}
+spec:
+  ami: {host: 127.0.0.1, port: ${pbxPort}, credentialsSecretRef: {name: pbx-ami}}
+  capacity: {maxChannels: 200, maxOriginatesPerSecond: 40}
+  weight: 100
+  probe: {interval: 2s, timeout: 1s}
+---
+apiVersion: multcall.zanc.com.br/v1alpha1
+kind: Celula
+metadata: {name: vendas, namespace: ${NS}}
+spec:
+  queue: vendas
+  threads: 5
+  retries: 2
+  timeouts: {commandResponse: 5s, commandAck: 10s}
+  redis: {host: 127.0.0.1, port: ${redisPort}}
+  centrals: {selector: {matchLabels: {multcall.zanc.com.br/site: demo}}}
+  originate: {channel: 'PJSIP/{number}@carrier', context: agents}
+  scaling: {mode: fixed, minReplicas: 1, maxReplicas: 10}
+  replicas: 3
+  worker: {drainTimeout: 60s}
+`;
+}
+
+beforeAll(async () => {
+  [cluster, redis, pbx] = await Promise.all([startCluster(), startRedis(), startPbxSimulator({ profile: '20' })]);
+  timings.clusterUp = performance.now() - t0;
+  await kubectl(['apply', '--server-side', '-f', 'crds/multcall.zanc.com.br_celulas.yaml', '-f', 'crds/multcall.zanc.com.br_centrals.yaml']);
+  await kubectl(['create', 'namespace', SYSTEM_NS]);
+  await kubectl(['create', 'namespace', NS]);
+  const rbac = await cluster.helm([
+    'template',
+    RELEASE,
+    'charts/multcall-operator',
+    '--namespace',
+    SYSTEM_NS,
+    '--show-only',
+    'templates/serviceaccount.yaml',
+    '--show-only',
+    'templates/rbac.yaml',
+    '--show-only',
+    'templates/worker-serviceaccount.yaml',
+    // The workers' ServiceAccount (no RBAC, no token) must exist where the Celulas live.
+    '--set',
+    `workers.serviceAccount.extraNamespaces={${NS}}`,
+  ]);
+  if (rbac.code !== 0) throw new Error(`helm template failed: ${rbac.stderr}`);
+  await kubectl(['apply', '-f', '-'], rbac.stdout);
+  await kubectl(['wait', '--for=condition=Established', 'crd/celulas.multcall.zanc.com.br', 'crd/centrals.multcall.zanc.com.br']);
+  saKubeconfig = await serviceAccountKubeconfig();
+  operator = await startOperator({
+    kube: KubeClient.fromFile(saKubeconfig),
+    logger: silentLogger,
+    leaderElection: true,
+    leaseNamespace: SYSTEM_NS,
+    metricsPort: 0,
+    healthPort: -1,
+    workerImage: 'ghcr.io/zanc/multcall-operator:test',
+    workerServiceAccount: `${RELEASE}-worker`,
+  });
+  timings.operatorUp = performance.now() - t0;
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await Promise.allSettled([cluster?.stop(), redis?.stop(), pbx?.close()]);
+  console.log('operator-celula timings (ms since start):', Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])));
+});
+
+describe('Celula reconciler on a real control plane', () => {
+  it('samples → Centrals Ready → one Deployment per Central, pods Ready, Celula Ready', async () => {
+    await kubectl(['apply', '-f', '-'], manifests(redis.port, pbx.port));
+
+    const central = await eventually('central-a Ready', async () => {
+      const c = await getJson<{ status?: { conditions?: Condition[]; amiVersion?: string; banner?: string; latencyMs?: number; lastProbeTime?: string } }>(['central', 'central-a', '-n', NS]);
+      return c.status?.conditions?.find((x) => x.type === 'Ready' && x.status === 'True') ? c : undefined;
+    });
+    timings.centralReady = performance.now() - t0;
+    expect(central.status?.conditions?.find((c) => c.type === 'Reachable')?.status).toBe('True');
+    expect(central.status?.banner).toMatch(/Asterisk Call Manager/);
+    expect(central.status?.amiVersion).toMatch(/^\d+\.\d+/);
+    expect(typeof central.status?.latencyMs).toBe('number');
+    expect(central.status?.lastProbeTime).toBeTruthy();
+
+    const deps = await eventually('two worker Deployments', async () => {
+      const d = await workerDeployments();
+      return d.length === 2 ? d : undefined;
+    });
+    timings.deploymentsCreated = performance.now() - t0;
+    const byCentral = Object.fromEntries(deps.map((d) => [d.metadata.labels['multcall.zanc.com.br/central'], d]));
+    // 3 replicas over two equal weights: largest remainder, ties by name.
+    expect(byCentral['central-a']?.spec.replicas).toBe(2);
+    expect(byCentral['central-b']?.spec.replicas).toBe(1);
+
+    const d = byCentral['central-a'] as Deployment;
+    const cel = await celula();
+    expect(d.metadata.ownerReferences).toEqual([
+      { apiVersion: 'multcall.zanc.com.br/v1alpha1', kind: 'Celula', name: 'vendas', uid: cel.metadata.uid, controller: true, blockOwnerDeletion: true },
+    ]);
+    const pod = d.spec.template.spec;
+    const container = pod.containers[0] as Record<string, unknown>;
+    expect(container.args).toEqual(['worker', '--config', '/etc/multcall/worker.yaml', '--celula', 'vendas']);
+    expect(pod.terminationGracePeriodSeconds).toBe(90);
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.serviceAccountName).toBe(`${RELEASE}-worker`);
+    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    const env = container.env as Array<{ name: string; value?: string; valueFrom?: unknown }>;
+    expect(env.find((e) => e.name === 'MULTCALL_WORKER_ID')?.valueFrom).toEqual({ fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } });
+    expect(env.find((e) => e.name === 'AMI_SECRET_FILE')?.value).toBe('/var/run/secrets/multcall/ami/secret');
+    expect(JSON.stringify(env)).not.toContain('"multcall"}'); // no secret literal
+    expect(container.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'http' } });
+    expect(container.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'http' } });
+
+    const cm = await getJson<{ data: Record<string, string> }>(['configmap', 'vendas-central-a', '-n', NS]);
+    const file = parseYaml(cm.data['worker.yaml'] as string) as Record<string, unknown>;
+    expect(file).toMatchObject({
+      redis_host: '127.0.0.1',
+      redis_port: redis.port,
+      redis_prefix: 'multcall',
+      Timeout_Command_Response: 5,
+      Timeout_Command_ACK: 10,
+      Retries: 2,
+      Queues: [{ nome: 'vendas', threads: 5 }],
+      central: { name: 'central-a', host: '127.0.0.1', port: pbx.port, username: 'multcall', maxChannels: 200, maxOriginatesPerSecond: 20 },
+      drain_timeout: 60,
+      ack_timeout_policy: 'report',
+      http_port: 8080,
+    });
+    expect(cm.data['worker.yaml']).not.toMatch(/secret:|password/i);
+
+    const ready = await eventually('Celula Ready with 3 ready workers', async () => {
+      const c = await celula();
+      return condition(c, 'Ready')?.status === 'True' && c.status?.readyReplicas === 3 ? c : undefined;
+    }, 30_000);
+    timings.celulaReady = performance.now() - t0;
+    expect(ready.status).toMatchObject({
+      observedGeneration: ready.metadata.generation,
+      replicas: 3,
+      readyReplicas: 3,
+      desiredReplicas: 3,
+      selector: 'app.kubernetes.io/name=multcall-worker,multcall.zanc.com.br/celula=vendas',
+    });
+    expect(ready.status?.centrals).toEqual([
+      { name: 'central-a', replicas: 2, readyReplicas: 2, healthy: true },
+      { name: 'central-b', replicas: 1, readyReplicas: 1, healthy: true },
+    ]);
+    for (const type of ['CentralsAvailable', 'WorkersAvailable', 'RedisReachable', 'ConfigPushed']) expect(condition(ready, type)?.status).toBe('True');
+
+    // Live parameters are in Redis.
+    const r = redis.client();
+    expect(await r.hgetall('multcall:{vendas}:config')).toEqual({ threads: '5', retries: '2', commandTimeoutMs: '5000', ackTimeoutMs: '10000' });
+
+    // Events were recorded on the Celula.
+    const events = await getJson<{ items: Array<{ reason: string; involvedObject: { name: string } }> }>(['events', '-n', NS, '--field-selector', 'involvedObject.name=vendas']);
+    expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['WorkersCreated', 'LiveConfigPushed']));
+  });
+
+  it('status writes do not trigger reconciles of themselves (no hot loop once settled)', async () => {
+    const count = async () => {
+      const m = await operator.metrics.registry.getSingleMetricAsString('multcall_operator_reconciles_total');
+      return [...m.matchAll(/kind="Celula"[^}]*} (\d+)/g)].reduce((n, x) => n + Number(x[1]), 0);
+    };
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = await count();
+    const rvBefore = (await kubectl(['get', 'celula', 'vendas', '-n', NS, '-o', 'jsonpath={.metadata.resourceVersion}'])).trim();
+    await new Promise((r) => setTimeout(r, 4000));
+    const after = await count();
+    const rvAfter = (await kubectl(['get', 'celula', 'vendas', '-n', NS, '-o', 'jsonpath={.metadata.resourceVersion}'])).trim();
+    expect(after - before).toBeLessThanOrEqual(1);
+    expect(rvAfter).toBe(rvBefore);
+  });
+
+  it('threads → the Redis config hash changes, without a rollout', async () => {
+    const sub = new Redis({ port: redis.port, host: '127.0.0.1' });
+    const announced = new Promise<void>((resolve) => sub.on('message', () => resolve()));
+    await sub.subscribe('multcall:{vendas}:config');
+    const before = (await workerDeployments()).map((d) => d.spec.template.metadata.annotations?.['multcall.zanc.com.br/config-hash']);
+    const started = performance.now();
+    await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', '{"spec":{"threads":7,"timeouts":{"commandAck":"12s"}}}']);
+    await eventually('threads=7 in Redis', async () => (await redis.client().hget('multcall:{vendas}:config', 'threads')) === '7');
+    timings.threadsToRedisMs = performance.now() - started;
+    await announced;
+    sub.disconnect();
+    expect(await redis.client().hget('multcall:{vendas}:config', 'ackTimeoutMs')).toBe('12000');
+    const after = (await workerDeployments()).map((d) => d.spec.template.metadata.annotations?.['multcall.zanc.com.br/config-hash']);
+    expect(after).toEqual(before);
+  });
+
+  it('centrals → Deployments move; worker image → the pod template changes', async () => {
+    let started = performance.now();
+    await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', '{"spec":{"centrals":{"selector":null,"names":["central-b"]}}}']);
+    const moved = await eventually('only central-b, with 3 replicas', async () => {
+      const d = await workerDeployments();
+      return d.length === 1 && d[0]?.metadata.labels['multcall.zanc.com.br/central'] === 'central-b' && d[0].spec.replicas === 3 ? d : undefined;
+    });
+    timings.centralsMoveMs = performance.now() - started;
+    expect(moved).toHaveLength(1);
+
+    started = performance.now();
+    await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', '{"spec":{"worker":{"image":"ghcr.io/zanc/multcall-operator:next"}}}']);
+    await eventually('image changed', async () => ((await workerDeployments())[0]?.spec.template.spec.containers[0]?.image === 'ghcr.io/zanc/multcall-operator:next' ? true : undefined));
+    timings.imageChangeMs = performance.now() - started;
+  });
+
+  it('a deleted or hand-edited child Deployment is restored', async () => {
+    const [d] = await workerDeployments();
+    if (!d) throw new Error('no deployment');
+    let started = performance.now();
+    await kubectl(['delete', 'deployment', d.metadata.name, '-n', NS, '--wait=false']);
+    await eventually('deployment recreated', async () => {
+      const again = (await workerDeployments())[0];
+      return again && again.metadata.uid !== d.metadata.uid ? again : undefined;
+    });
+    timings.deletedRestoredMs = performance.now() - started;
+
+    started = performance.now();
+    await kubectl(['scale', 'deployment', d.metadata.name, '-n', NS, '--replicas=9']);
+    await kubectl(['set', 'image', `deployment/${d.metadata.name}`, '-n', NS, 'worker=evil:latest']);
+    await eventually('hand edits undone', async () => {
+      const again = (await workerDeployments())[0];
+      return again?.spec.replicas === 3 && again.spec.template.spec.containers[0]?.image === 'ghcr.io/zanc/multcall-operator:next' ? true : undefined;
+    });
+    timings.handEditUndoneMs = performance.now() - started;
+  });
+
+  it('kubectl scale celula in external mode changes the Deployments', async () => {
+    await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', '{"spec":{"scaling":{"mode":"external"},"centrals":{"names":["central-a","central-b"]}}}']);
+    const started = performance.now();
+    await kubectl(['scale', 'celula/vendas', '-n', NS, '--replicas=6']);
+    const deps = await eventually('6 replicas over two centrals', async () => {
+      const d = await workerDeployments();
+      const total = d.reduce((n, x) => n + x.spec.replicas, 0);
+      return d.length === 2 && total === 6 ? d : undefined;
+    });
+    timings.scaleMs = performance.now() - started;
+    expect(deps.map((d) => d.spec.replicas)).toEqual([3, 3]);
+    await eventually('status.desiredReplicas 6 and selector for the scale subresource', async () => {
+      const raw = JSON.parse(await kubectl(['get', '--raw', `/apis/multcall.zanc.com.br/v1alpha1/namespaces/${NS}/celulas/vendas/scale`])) as { spec: { replicas: number }; status: { replicas: number; selector?: string } };
+      return raw.spec.replicas === 6 && raw.status.replicas === 6 && raw.status.selector === 'app.kubernetes.io/name=multcall-worker,multcall.zanc.com.br/celula=vendas' ? raw : undefined;
+    });
+  });
+
+  it('an unreachable Central loses its workers; Redis down sets a condition, not a crash', async () => {
+    await kubectl(['patch', 'central', 'central-b', '-n', NS, '--type', 'merge', '-p', '{"spec":{"ami":{"port":1}}}']);
+    const started = performance.now();
+    await eventually('central-b Deployment removed', async () => {
+      const d = await workerDeployments();
+      return d.length === 1 && d[0]?.metadata.labels['multcall.zanc.com.br/central'] === 'central-a' ? d : undefined;
+    }, 20_000);
+    timings.unhealthyCentralDrainedMs = performance.now() - started;
+    const c = await celula();
+    expect(c.status?.centrals?.find((x) => x.name === 'central-b')).toMatchObject({ healthy: false, replicas: 0 });
+    expect(condition(c, 'CentralsAvailable')).toMatchObject({ status: 'True', reason: 'SomeCentralsUnavailable' });
+
+    await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', '{"spec":{"redis":{"port":1}}}']);
+    const broken = await eventually('RedisReachable False', async () => {
+      const x = await celula();
+      return condition(x, 'RedisReachable')?.status === 'False' ? x : undefined;
+    });
+    expect(condition(broken, 'Ready')).toMatchObject({ status: 'False' });
+    expect(condition(broken, 'ConfigPushed')).toMatchObject({ status: 'False', reason: 'RedisUnreachable' });
+    expect(condition(broken, 'RedisReachable')?.message).toMatch(/127\.0\.0\.1:1/);
+    await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', `{"spec":{"redis":{"port":${redis.port}}}}`]);
+    await eventually('RedisReachable True again', async () => condition(await celula(), 'RedisReachable')?.status === 'True');
+  });
+
+  it('deleting the Celula removes its children through garbage collection', async () => {
+    const started = performance.now();
+    await kubectl(['delete', 'celula', 'vendas', '-n', NS, '--wait=false']);
+    await eventually('children gone', async () => {
+      const d = await workerDeployments();
+      const cms = (await getJson<{ items: unknown[] }>(['configmaps', '-n', NS, '-l', 'multcall.zanc.com.br/celula=vendas'])).items;
+      return d.length === 0 && cms.length === 0;
+    }, 30_000);
+    timings.garbageCollectedMs = performance.now() - started;
+  });
+});

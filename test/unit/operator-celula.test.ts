@@ -1,0 +1,145 @@
+/** The Celula reconciler's pure parts: replica apportioning, rendering, status. */
+import { describe, expect, it } from 'vitest';
+import { parseCelula, parseCentral } from '../../src/api/index.js';
+import { apportion, capacityOf } from '../../src/operator/celula/apportion.js';
+import { configHash, renderConfigMap, renderDeployment, workerName, workerSettings } from '../../src/operator/celula/render.js';
+import { desiredTotal } from '../../src/operator/celula/replicas.js';
+import { celulaConditions } from '../../src/operator/celula/status.js';
+import { centralConditions } from '../../src/operator/central/reconciler.js';
+
+const c = (name: string, weight = 100, maxChannels = 1000, healthy = true) => ({ name, weight, maxChannels, healthy });
+
+describe('apportion', () => {
+  it('splits by weight with the largest remainder, ties by name', () => {
+    expect(apportion(3, [c('b'), c('a')], 10)).toEqual({ replicas: { a: 2, b: 1 }, unplaced: 0 });
+    expect(apportion(10, [c('a', 300), c('b', 100)], 10).replicas).toEqual({ a: 8, b: 2 });
+    expect(apportion(0, [c('a'), c('b')], 10).replicas).toEqual({ a: 0, b: 0 });
+  });
+
+  it('gives unhealthy centrals nothing', () => {
+    expect(apportion(4, [c('a'), c('b', 100, 1000, false)], 10)).toEqual({ replicas: { a: 4 }, unplaced: 0 });
+    expect(apportion(4, [c('a', 100, 1000, false)], 10)).toEqual({ replicas: {}, unplaced: 4 });
+  });
+
+  it('caps a central at its channels over threads and moves the rest to the others', () => {
+    expect(capacityOf(50, 20)).toBe(2);
+    expect(capacityOf(5, 20)).toBe(1);
+    expect(apportion(10, [c('a', 100, 40), c('b', 100, 1000)], 20)).toEqual({ replicas: { a: 2, b: 8 }, unplaced: 0 });
+    expect(apportion(10, [c('a', 100, 40), c('b', 100, 60)], 20)).toEqual({ replicas: { a: 2, b: 3 }, unplaced: 5 });
+  });
+
+  it('always places exactly min(total, capacity) replicas', () => {
+    for (let total = 0; total < 40; total++) {
+      const r = apportion(total, [c('a', 7, 200), c('b', 3, 90), c('c', 1, 1000), c('d', 5, 10, false)], 10);
+      const placed = Object.values(r.replicas).reduce((x, y) => x + y, 0);
+      expect(placed + r.unplaced).toBe(total);
+      expect(r.replicas.a ?? 0).toBeLessThanOrEqual(20);
+      expect(r.replicas.b ?? 0).toBeLessThanOrEqual(9);
+    }
+  });
+});
+
+const celula = parseCelula({
+  apiVersion: 'multcall.zanc.com.br/v1alpha1',
+  kind: 'Celula',
+  metadata: { name: 'vendas', namespace: 'demo', uid: 'u-1', generation: 3 },
+  spec: {
+    queue: 'vendas',
+    threads: 10,
+    redis: { host: 'redis', passwordSecretRef: { name: 'redis', key: 'password' } },
+    centrals: { names: ['pbx-01'] },
+    originate: { channel: 'PJSIP/{number}@carrier', context: 'agents' },
+    scaling: { mode: 'external', minReplicas: 2, maxReplicas: 5 },
+    replicas: 9,
+    worker: { drainTimeout: '120s' },
+  },
+});
+const central = parseCentral({
+  apiVersion: 'multcall.zanc.com.br/v1alpha1',
+  kind: 'Central',
+  metadata: { name: 'pbx-01', namespace: 'demo' },
+  spec: { ami: { host: 'pbx', credentialsSecretRef: { name: 'ami' } }, capacity: { maxChannels: 100, maxOriginatesPerSecond: 30 } },
+});
+
+describe('desired replicas', () => {
+  it('clamps external mode to min/max and uses the floor in queue mode', () => {
+    expect(desiredTotal(celula)).toBe(5);
+    expect(desiredTotal({ ...celula, spec: { ...celula.spec, scaling: { ...celula.spec.scaling, mode: 'queue' } } })).toBe(2);
+    expect(desiredTotal({ ...celula, spec: { ...celula.spec, scaling: { ...celula.spec.scaling, mode: 'fixed' } } })).toBe(9);
+  });
+});
+
+describe('render', () => {
+  const opts = { defaultImage: 'img:1', amiUsername: 'multcall', replicas: 3 };
+  it('a Deployment that runs the worker with secrets from files, never literals', () => {
+    const d = renderDeployment(celula, central, opts) as unknown as { spec: { template: { spec: Record<string, unknown> & { containers: Array<Record<string, unknown>> } } } };
+    const pod = d.spec.template.spec;
+    expect(pod.terminationGracePeriodSeconds).toBe(150);
+    const env = pod.containers[0]?.env as Array<{ name: string; value?: string }>;
+    expect(env.map((e) => e.name)).toEqual(['MULTCALL_WORKER_ID', 'AMI_SECRET_FILE', 'REDIS_PASSWORD_FILE']);
+    expect(JSON.stringify(d)).not.toMatch(/"value":"[^"/]*secret[^"/]*"/);
+  });
+
+  it('the settings file divides the central per-second budget among the pods', () => {
+    const s = workerSettings(celula, central, opts);
+    expect(s.central).toMatchObject({ maxChannels: 100, maxOriginatesPerSecond: 10, username: 'multcall' });
+    expect(renderConfigMap(celula, central, opts).data).toHaveProperty(['worker.yaml']);
+  });
+
+  it('the rollout hash ignores live parameters and replica-dependent limits', () => {
+    const base = configHash(workerSettings(celula, central, opts));
+    expect(configHash(workerSettings({ ...celula, spec: { ...celula.spec, threads: 99, retries: 0 } }, central, { ...opts, replicas: 1 }))).toBe(base);
+    expect(configHash(workerSettings({ ...celula, spec: { ...celula.spec, originate: { ...celula.spec.originate, context: 'other' } } }, central, opts))).not.toBe(base);
+  });
+
+  it('names fit a DNS label', () => {
+    expect(workerName('vendas', 'pbx-01')).toBe('vendas-pbx-01');
+    const long = workerName('a'.repeat(40), 'b'.repeat(40));
+    expect(long.length).toBeLessThanOrEqual(52);
+    expect(long).toMatch(/^[a-z0-9-]+$/);
+  });
+});
+
+describe('status', () => {
+  const obs = {
+    selector: 's',
+    centrals: [{ name: 'pbx-01', healthy: true, desired: 2, replicas: 2, readyReplicas: 1 }],
+    missing: [],
+    desiredTotal: 2,
+    unplaced: 0,
+    redis: { reachable: true as const, pushed: true, changed: false },
+  };
+  it('Ready is False with the first failing reason', () => {
+    const conds = celulaConditions(celula, obs);
+    expect(conds[0]).toMatchObject({ type: 'Ready', status: 'False', reason: 'WorkersNotReady' });
+    expect(conds.map((x) => x.type)).toEqual(['Ready', 'CentralsAvailable', 'WorkersAvailable', 'RedisReachable', 'ConfigPushed']);
+  });
+  it('Ready is True when everything is', () => {
+    const conds = celulaConditions(celula, { ...obs, centrals: [{ ...obs.centrals[0]!, readyReplicas: 2 }] });
+    expect(conds.every((x) => x.status === 'True')).toBe(true);
+  });
+  it('an unreachable Redis is a condition with an actionable message', () => {
+    const conds = celulaConditions(celula, { ...obs, redis: { reachable: false, reason: 'ConnectionFailed', message: 'Redis at redis:6379 does not answer' } });
+    expect(conds.find((x) => x.type === 'RedisReachable')).toMatchObject({ status: 'False', reason: 'ConnectionFailed' });
+    expect(conds.find((x) => x.type === 'ConfigPushed')).toMatchObject({ status: 'False', reason: 'RedisUnreachable' });
+  });
+});
+
+describe('central conditions', () => {
+  const now = new Date('2026-01-01T00:01:00Z');
+  const fail = { ok: false as const, reason: 'Timeout' as const, message: 'no answer', latencyMs: 1000 };
+  it('a Ready central stays Ready through a short blip, then goes', () => {
+    const ready = [
+      { type: 'Ready', status: 'True' as const, reason: 'Reachable', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' },
+      { type: 'Reachable', status: 'True' as const, reason: 'ProbeSucceeded', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' },
+    ];
+    expect(centralConditions(ready, fail, 10_000, now)[0]).toMatchObject({ status: 'True', reason: 'ProbeFailing' });
+    const failing = [ready[0]!, { ...ready[1]!, status: 'False' as const, lastTransitionTime: '2026-01-01T00:00:45Z' }];
+    expect(centralConditions(failing, fail, 10_000, now)[0]).toMatchObject({ status: 'True', reason: 'ProbeFailing' });
+    const longFailing = [ready[0]!, { ...ready[1]!, status: 'False' as const, lastTransitionTime: '2026-01-01T00:00:30Z' }];
+    expect(centralConditions(longFailing, fail, 10_000, now)[0]).toMatchObject({ status: 'False', reason: 'Timeout' });
+  });
+  it('a central never Ready is not Ready on its first failure', () => {
+    expect(centralConditions(undefined, fail, 10_000, now)[0]).toMatchObject({ status: 'False' });
+  });
+});
