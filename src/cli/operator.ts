@@ -21,11 +21,11 @@ const USAGE = `usage: multcall operator [options]
   --lease-duration SEC     seconds before a standby may take an unrenewed lease (default 15)
   --renew-deadline SEC     seconds a leader keeps acting without a renew (default 10)
   --retry-period SEC       seconds between lease renews and polls (default 2)
-  --metrics-port PORT      /metrics (default 8080; -1 off)
-  --health-port PORT       /healthz and /readyz (default 8081; -1 off)
+  --metrics-port PORT      /metrics (default 8080; 0 any free port; =-1 off)
+  --health-port PORT       /healthz and /readyz (default 8081; =-1 off, e.g. --health-port=-1)
   --worker-image IMAGE     image of worker pods when a Celula names none (env MULTCALL_WORKER_IMAGE)
   --worker-service-account NAME   ServiceAccount of worker pods (env MULTCALL_WORKER_SERVICE_ACCOUNT)
-  --identity ID            this process's name in the Lease (default: POD_NAME or hostname, plus a suffix)
+  --identity ID            this process's name in the Lease (default: POD_NAME, else hostname plus a random suffix)
   --log-level LEVEL        fatal, error, warn, info, debug, trace or silent (env LOG_LEVEL)
 `;
 
@@ -104,7 +104,7 @@ export async function run(args: string[]): Promise<number> {
       leaderElection: bool(values['leader-elect'] ?? env.MULTCALL_LEADER_ELECTION, true),
       leaseNamespace: values['lease-namespace'] ?? podNamespace ?? namespaces[0] ?? 'default',
       leaseName: values['lease-name'] ?? (env.MULTCALL_LEASE_NAME || 'multcall-operator'),
-      ...(base ? { identity: values.identity ?? `${base}` } : {}),
+      ...(base ? { identity: base } : {}),
       election,
       metricsPort: int(values['metrics-port'], 8080, '--metrics-port'),
       healthPort: int(values['health-port'], 8081, '--health-port'),

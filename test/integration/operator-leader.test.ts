@@ -76,8 +76,7 @@ async function startOperatorProcess(identity: string): Promise<void> {
       identity,
       '--metrics-port',
       String(metricsPort),
-      '--health-port',
-      '-1',
+      '--health-port=-1',
       '--worker-service-account',
       `${RELEASE}-worker`,
       '--log-level',
@@ -88,7 +87,11 @@ async function startOperatorProcess(identity: string): Promise<void> {
   const logs: string[] = [];
   child.stderr?.on('data', (b: Buffer) => logs.push(b.toString('utf8')));
   operators.set(identity, { child, metricsPort, logs });
-  await eventually(`${identity} serving metrics`, async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).ok, 20_000, 200);
+  try {
+    await eventually(`${identity} serving metrics`, async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).ok, 20_000, 200);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${identity} exit ${child.exitCode}; its log:\n${logs.join('').slice(-3000)}`, { cause: error });
+  }
 }
 
 function exited(child: ChildProcess): Promise<number | null> {

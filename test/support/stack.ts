@@ -22,6 +22,7 @@ export interface WorkerFileOverrides {
   lease?: number;
   drain_timeout?: number;
   ack_timeout_policy?: 'report' | 'hangup';
+  http_port?: number;
   central?: Record<string, unknown>;
   originate?: Record<string, unknown>;
 }
@@ -41,7 +42,7 @@ export function workerFile(redisPort: number, pbx: PbxSimulator, o: WorkerFileOv
     lease: o.lease ?? 2,
     drain_timeout: o.drain_timeout ?? 60,
     ack_timeout_policy: o.ack_timeout_policy ?? 'report',
-    http_port: -1,
+    http_port: o.http_port ?? -1,
     central: { name: 'central-a', host: pbx.host, port: pbx.port, username: 'multcall', maxOriginatesPerSecond: 5000, maxChannels: 5000, ...o.central },
     originate: { channel: 'PJSIP/{number}@carrier', context: 'agents', exten: 's', callerId: '"Zanc" <1130000000>', ringTimeoutMs: 5000, ...o.originate },
   };
