@@ -44,7 +44,9 @@ function workerProcess(redis: EmbeddedRedis, pbx: PbxSimulator, threads: number)
       originate: { channel: 'PJSIP/{number}@carrier', context: 'agents', exten: 's', ringTimeoutMs: 30_000 },
     }),
   );
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--config', file, '--celula', CELULA], {
+  // BENCH_PROFILE=DIR writes a CPU profile of the worker there, to see where its time goes.
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  return spawn(process.execPath, [...profile, '--import', 'tsx', 'src/cli/main.ts', 'worker', '--config', file, '--celula', CELULA], {
     env: { ...process.env, AMI_SECRET: 'multcall', MULTCALL_WORKER_ID: `bench-${threads}` },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -113,20 +115,28 @@ async function ceiling(): Promise<number> {
   const env = await setup({});
   await fill(env.multcall, 'ce', CALLS);
   const redis = env.redis.client();
+  const inboxConnection = env.redis.client();
   const store = new CelulaStore(redis, { celula: CELULA });
   const worker = 'ceiling';
   const inbox = store.keys.inbox(worker);
+  // One blocking reader of the inbox, as the worker has.
+  const waiting = new Map<string, () => void>();
+  let reading = true;
+  const reader = (async () => {
+    while (reading) {
+      const popped = await inboxConnection.brpop(inbox, 1);
+      if (popped) waiting.get((JSON.parse(popped[1]) as { id: string }).id)?.();
+    }
+  })();
   const started = performance.now();
   let done = 0;
   const place = async (id: string) => {
     const now = Date.now();
     await store.transition(id, worker, ['claimed'], 'originating', now, { a: 1, ch: `mc1-${id}` }, `${worker}/${id}/1`);
+    const replied = new Promise<void>((resolve) => waiting.set(id, resolve));
     await store.originated(id, worker, { v: 1, id, celula: CELULA, worker, central: 'c', attempt: 1, replyTo: inbox, channelId: `mc1-${id}`, at: now }, now);
-    let reply: string | null = null;
-    while (reply === null) {
-      reply = await redis.rpop(inbox);
-      if (reply === null) await sleep(0);
-    }
+    await replied;
+    waiting.delete(id);
     await store.transition(id, worker, ['originated'], 'originated', Date.now(), { k: '1' });
     await store.complete({ v: 1, id, celula: CELULA, status: 'answered', reason: 4, cause: 16, causeTxt: 'Normal Clearing', central: 'c', worker, attempts: 1, codLigacao: '1', ack: 'replied', claimedAt: now, originatedAt: now, answeredAt: now, endedAt: now, billsec: 0 });
     done++;
@@ -143,6 +153,8 @@ async function ceiling(): Promise<number> {
   }
   const callsPerS = (CALLS * 1000) / (performance.now() - started);
   await env.multcall.waitForResults(CALLS, 60_000);
+  reading = false;
+  await reader;
   redis.disconnect();
   await env.close();
   return callsPerS;
@@ -159,7 +171,7 @@ async function latency(): Promise<{ p50: number; p99: number; max: number; sampl
       if (t !== undefined) delays.push(performance.now() - t);
     },
   });
-  const worker = workerProcess(env.redis, env.pbx, 2000);
+  const worker = workerProcess(env.redis, env.pbx, 1000);
   await env.multcall.enqueue([request('warm', 0)]);
   await env.multcall.waitForResults(1, 30_000);
   const total = LATENCY_SECONDS * 1000;
@@ -196,9 +208,18 @@ async function memory(): Promise<{ idleMb: number; liveMb: number }> {
   return { idleMb, liveMb };
 }
 
+const phase = (name: string) => process.stderr.write(`bench:worker ${name}…\n`);
+phase('throughput');
 const tp = await throughput();
+if (process.env.BENCH_ONLY === 'throughput') {
+  console.log(JSON.stringify({ bench: 'worker', calls: CALLS, calls_per_s: Math.round(tp.callsPerS) }));
+  process.exit(0);
+}
+phase(`ceiling (worker did ${Math.round(tp.callsPerS)} calls/s)`);
 const ceil = await ceiling();
+phase(`latency (ceiling ${Math.round(ceil)} calls/s)`);
 const lat = await latency();
+phase('memory');
 const mem = await memory();
 const figures = {
   bench: 'worker',

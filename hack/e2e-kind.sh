@@ -27,7 +27,7 @@ helm upgrade --install multcall-operator charts/multcall-operator \
 kubectl create namespace multcall-demo --dry-run=client -o yaml | kubectl apply -f -
 kubectl label namespace multcall-demo pod-security.kubernetes.io/enforce=restricted --overwrite
 # The samples name the published image; point them at the one just built.
-kubectl kustomize deploy/samples | sed "s#ghcr.io/zanc/multcall-operator:[0-9.]*#$IMAGE#g" | kubectl apply -n multcall-demo -f -
+cat deploy/samples/*.yaml | sed "s#ghcr.io/zanc/multcall-operator:[0-9.]*#$IMAGE#g" | kubectl apply -n multcall-demo -f -
 
 echo "waiting for the célula to be Ready…"
 kubectl wait -n multcall-demo celula/vendas --for=condition=Ready --timeout=180s

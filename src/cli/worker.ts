@@ -9,7 +9,7 @@ Consumes the célula's Redis queue and places its calls on one central over AMI,
 as the old run.sh <célula> did. FILE is YAML or JSON with the seed's settings
 (LOG_LEVEL, LOG_FORMAT, LOG_LOCATION, redis_host, redis_port, Timeout_Command_Response,
 Timeout_Command_ACK, Retries, Queues: [{nome, threads}]) plus central and originate;
-see deploy/samples/worker.yaml. Secrets come from the environment:
+see deploy/standalone/worker.yaml. Secrets come from the environment:
   AMI_SECRET or AMI_SECRET_FILE, REDIS_PASSWORD or REDIS_PASSWORD_FILE (optional).
 
 SIGTERM/SIGINT: stop claiming, finish live calls (drain_timeout), hand off the rest, exit.`;

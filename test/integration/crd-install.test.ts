@@ -132,7 +132,7 @@ describe('kustomize base', () => {
   it('runs the samples: the API server admits every object under the restricted Pod Security profile', async () => {
     await kubectl(['create', 'namespace', 'demo']);
     await kubectl(['label', 'namespace', 'demo', 'pod-security.kubernetes.io/enforce=restricted']);
-    const applied = await cluster.kubectl(['apply', '-n', 'demo', '-k', repo('deploy/samples')]);
+    const applied = await cluster.kubectl(['apply', '-n', 'demo', '-f', repo('deploy/samples')]);
     expect(applied.code, applied.stderr).toBe(0);
     // PodSecurity admits Deployments and warns; the Pods themselves would be refused later.
     expect(applied.stderr).not.toContain('violate');

@@ -196,11 +196,16 @@ export class LeaderElector {
     while (!signal.aborted) {
       await this.tryOnce();
       this.setLeading(this.mayWrite());
-      // A standby wakes up just when the lease it watches would expire, not up to a period later.
+      // A standby polls four times as often as the leader renews: expiry counts from when it
+      // *saw* the last renew, so a shorter poll brings takeover closer to leaseDuration after
+      // the leader's real last renew. It also wakes just when the lease would expire.
       let wait = this.cfg.retryPeriodMs;
-      if (!this.leading && this.state.observed && this.state.observed.holderIdentity !== '') {
-        const expiresIn = this.state.observedAt + this.state.observed.leaseDurationSeconds * 1000 - this.clock.now();
-        if (expiresIn > 0) wait = Math.min(wait, expiresIn + 10);
+      if (!this.leading) {
+        wait = this.cfg.retryPeriodMs / 4;
+        if (this.state.observed && this.state.observed.holderIdentity !== '') {
+          const expiresIn = this.state.observedAt + this.state.observed.leaseDurationSeconds * 1000 - this.clock.now();
+          if (expiresIn > 0) wait = Math.min(wait, expiresIn + 10);
+        }
       }
       await sleep(this.clock, wait * (1 + 0.1 * this.clock.random()), signal);
     }
