@@ -302,6 +302,15 @@ class NetAmiClient implements AmiClient {
     return list.filter((f) => (f.event ?? '').toLowerCase() === 'coreshowchannel').map(toLiveChannel);
   }
 
+  async liveChannels(timeoutMs: number): Promise<LiveChannel[]> {
+    const id = this.newActionId();
+    const [reply, list] = await this.sendList(this.connectedSocket(), [['Action', 'Status'], ['ActionID', id]], id, 'Status', timeoutMs, 'statuscomplete');
+    if (reply.event === undefined && (reply.response ?? '').toLowerCase() !== 'success') {
+      throw new Error(`Status failed: ${reply.message ?? ''}`);
+    }
+    return list.filter((f) => (f.event ?? '').toLowerCase() === 'status').map(toLiveChannel);
+  }
+
   async hangup(channel: string, cause: number, timeoutMs: number): Promise<ActionReply> {
     const id = this.newActionId();
     const headers: ActionHeader[] = [['Action', 'Hangup'], ['ActionID', id], ['Channel', channel], ['Cause', String(Math.trunc(cause))]];

@@ -132,7 +132,8 @@ export function toLiveChannel(fields: AmiFields): LiveChannel {
     channelState: Number.parseInt(fields.channelstate ?? '', 10) || 0,
   };
   if (fields.linkedid) channel.linkedid = fields.linkedid;
-  const duration = durationSeconds(fields.duration);
+  // CoreShowChannel says Duration (HH:MM:SS); Status says Seconds.
+  const duration = durationSeconds(fields.duration ?? fields.seconds);
   if (duration !== undefined) channel.durationSeconds = duration;
   return channel;
 }

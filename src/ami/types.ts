@@ -128,6 +128,11 @@ export interface AmiClient {
    */
   originate(request: OriginateRequest, timeoutMs: number): Promise<ActionReply & { actionId: string }>;
   coreShowChannels(timeoutMs: number): Promise<LiveChannel[]>;
+  /**
+   * Every channel of the central through `Action: Status`, which a worker's least-privilege
+   * user may run (`write = call`; CoreShowChannels needs `system` or `reporting`).
+   */
+  liveChannels(timeoutMs: number): Promise<LiveChannel[]>;
   /** Hangs up a channel, named by channel name or (12+) Uniqueid. Needs `write = call`. */
   hangup(channel: string, cause: number, timeoutMs: number): Promise<ActionReply>;
   /** Round trip of a Ping in milliseconds. */

@@ -572,7 +572,7 @@ export class Worker {
   private async resolveWithCentral(calls: LiveCall[]): Promise<void> {
     let channels: LiveChannel[] | null = null;
     try {
-      channels = await this.ami.coreShowChannels(Math.max(this.live.commandTimeoutMs, 5000));
+      channels = await this.ami.liveChannels(Math.max(this.live.commandTimeoutMs, 5000));
     } catch (error) {
       this.log.warn({ err: (error as Error).message }, 'cannot list the central\'s channels');
     }

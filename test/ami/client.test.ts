@@ -79,15 +79,17 @@ describe('AMI client against the simulator over TCP', () => {
     expect(sim.stats().originates).toBe(4);
   });
 
-  it('ping measures a round trip; coreShowChannels lists a live call', async () => {
+  it('ping measures a round trip; Status lists a live call with write=originate,call only', async () => {
     const { client, events } = await setup({ timeScale: 0.05, outcome: { long: { kind: 'answer', ringMs: 0, talkMs: 20_000 } } });
     await client.connect();
     expect(await client.ping(500)).toBeGreaterThanOrEqual(0);
     await client.originate({ ...request('req-live', 'long'), channel: 'PJSIP/long@carrier' }, 1000);
     await until(() => events.some((e) => e.kind === 'answered'));
-    const channels = await client.coreShowChannels(1000);
-    expect(channels).toHaveLength(1);
-    expect(channels[0]).toMatchObject({ uniqueid: 'mc-req-live-1', accountCode: 'req-live', channelState: 6 });
+    const channels = await client.liveChannels(1000);
+    expect(channels.map((c) => c.uniqueid)).toEqual(['mc-req-live-1']); // a PJSIP channel has one leg
+    expect(channels.find((c) => c.uniqueid === 'mc-req-live-1')).toMatchObject({ accountCode: 'req-live', channelState: 6 });
+    // CoreShowChannels needs write=system or reporting, which a worker's user does not have.
+    await expect(client.coreShowChannels(1000)).rejects.toThrow(/Permission denied/);
   });
 
   it('times out an action the server never answers', async () => {

@@ -79,7 +79,8 @@ export interface PbxSimulator {
   close(): Promise<void>;
 }
 
-export const DEFAULT_PBX_USER: PbxUser = { username: 'multcall', secret: 'multcall', read: ['call', 'system'], write: ['originate', 'call', 'reporting'] };
+/** A worker's least-privilege user: `read = call,system`, `write = originate,call`. */
+export const DEFAULT_PBX_USER: PbxUser = { username: 'multcall', secret: 'multcall', read: ['call', 'system'], write: ['originate', 'call'] };
 
 /** Action → write classes, any one of which allows it (as manager.c checks authority). */
 const ACTION_CLASSES: Record<string, string[]> = {
