@@ -16,7 +16,6 @@ import { join } from 'node:path';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../src/lib/embedded-redis.js';
 import { startPbxSimulator, type PbxSimulator, type PbxSimulatorOptions } from '../src/sim/pbx/index.js';
 import { MultcallSide } from '../src/sim/multcall/multcall-side.js';
-import { CelulaStore } from '../src/protocol/store.js';
 import type { DialRequest } from '../src/protocol/messages.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 30_000);
@@ -46,7 +45,8 @@ function workerProcess(redis: EmbeddedRedis, pbx: PbxSimulator, threads: number)
   );
   // BENCH_PROFILE=DIR writes a CPU profile of the worker there, to see where its time goes.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  return spawn(process.execPath, [...profile, '--import', 'tsx', 'src/cli/main.ts', 'worker', '--config', file, '--celula', CELULA], {
+  // The built artifact, as production runs it (`npm run bench:worker` builds first).
+  return spawn(process.execPath, [...profile, 'dist/cli/main.js', 'worker', '--config', file, '--celula', CELULA], {
     env: { ...process.env, AMI_SECRET: 'multcall', MULTCALL_WORKER_ID: `bench-${threads}` },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -107,55 +107,19 @@ async function throughput(): Promise<{ callsPerS: number; rssMb: number }> {
 }
 
 /**
- * The Redis ceiling: what a worker does in Redis per call (claim in batches, mark originating,
- * record originated + push the ACK, take the ACK reply, store the CodLigacao, publish the result),
- * with the Multcall side answering ACKs and taking results as in the real run — no AMI at all.
+ * The Redis ceiling: the same run with the worker process replaced by a bare ioredis loop
+ * doing the worker's Redis operations per call (bench/ceiling-loop.ts), no AMI at all.
  */
 async function ceiling(): Promise<number> {
   const env = await setup({});
   await fill(env.multcall, 'ce', CALLS);
-  const redis = env.redis.client();
-  const inboxConnection = env.redis.client();
-  const store = new CelulaStore(redis, { celula: CELULA });
-  const worker = 'ceiling';
-  const inbox = store.keys.inbox(worker);
-  // One blocking reader of the inbox, as the worker has.
-  const waiting = new Map<string, () => void>();
-  let reading = true;
-  const reader = (async () => {
-    while (reading) {
-      const popped = await inboxConnection.brpop(inbox, 1);
-      if (popped) waiting.get((JSON.parse(popped[1]) as { id: string }).id)?.();
-    }
-  })();
+  const loop = spawn(process.execPath, ['--import', 'tsx', 'bench/ceiling-loop.ts', String(env.redis.port), CELULA, '500'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  while (env.multcall.tally.results === 0) await sleep(1);
   const started = performance.now();
-  let done = 0;
-  const place = async (id: string) => {
-    const now = Date.now();
-    await store.transition(id, worker, ['claimed'], 'originating', now, { a: 1, ch: `mc1-${id}` }, `${worker}/${id}/1`);
-    const replied = new Promise<void>((resolve) => waiting.set(id, resolve));
-    await store.originated(id, worker, { v: 1, id, celula: CELULA, worker, central: 'c', attempt: 1, replyTo: inbox, channelId: `mc1-${id}`, at: now }, now);
-    await replied;
-    waiting.delete(id);
-    await store.transition(id, worker, ['originated'], 'originated', Date.now(), { k: '1' });
-    await store.complete({ v: 1, id, celula: CELULA, status: 'answered', reason: 4, cause: 16, causeTxt: 'Normal Clearing', central: 'c', worker, attempts: 1, codLigacao: '1', ack: 'replied', claimedAt: now, originatedAt: now, answeredAt: now, endedAt: now, billsec: 0 });
-    done++;
-  };
-  const inFlight = new Set<Promise<void>>();
-  while (done < CALLS) {
-    const room = 500 - inFlight.size;
-    const claimed = room > 0 ? await store.claim(worker, 'c', room, Date.now()) : [];
-    for (const { id } of claimed) {
-      const p = place(id).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-    }
-    if (claimed.length === 0) await Promise.race([...inFlight, sleep(1)]);
-  }
-  const callsPerS = (CALLS * 1000) / (performance.now() - started);
-  await env.multcall.waitForResults(CALLS, 60_000);
-  reading = false;
-  await reader;
-  redis.disconnect();
+  const first = env.multcall.tally.results;
+  await env.multcall.waitForResults(CALLS, 600_000);
+  const callsPerS = ((CALLS - first) * 1000) / (performance.now() - started);
+  await stopProcess(loop);
   await env.close();
   return callsPerS;
 }
@@ -200,7 +164,7 @@ async function memory(): Promise<{ idleMb: number; liveMb: number }> {
   await sleep(3000);
   const idleMb = rssMb(worker.pid);
   await fill(env.multcall, 'mem', LIVE);
-  while (env.pbx.stats().liveChannels < LIVE + 1) await sleep(50);
+  while (env.pbx.stats().liveChannels < LIVE) await sleep(50);
   await sleep(2000);
   const liveMb = rssMb(worker.pid);
   worker.kill('SIGKILL');
@@ -209,31 +173,34 @@ async function memory(): Promise<{ idleMb: number; liveMb: number }> {
 }
 
 const phase = (name: string) => process.stderr.write(`bench:worker ${name}…\n`);
-phase('throughput');
-const tp = await throughput();
-if (process.env.BENCH_ONLY === 'throughput') {
-  console.log(JSON.stringify({ bench: 'worker', calls: CALLS, calls_per_s: Math.round(tp.callsPerS) }));
-  process.exit(0);
-}
-phase(`ceiling (worker did ${Math.round(tp.callsPerS)} calls/s)`);
-const ceil = await ceiling();
-phase(`latency (ceiling ${Math.round(ceil)} calls/s)`);
-const lat = await latency();
-phase('memory');
-const mem = await memory();
-const figures = {
-  bench: 'worker',
-  calls: CALLS,
-  calls_per_s: Math.round(tp.callsPerS),
-  ceiling_calls_per_s: Math.round(ceil),
-  ceiling_ratio: Number((tp.callsPerS / ceil).toFixed(2)),
-  p50_ms: Number(lat.p50.toFixed(2)),
-  p99_ms: Number(lat.p99.toFixed(2)),
-  max_ms: Number(lat.max.toFixed(2)),
-  latency_samples: lat.samples,
-  rss_mb_throughput: Number(tp.rssMb.toFixed(1)),
-  rss_mb_idle: Number(mem.idleMb.toFixed(1)),
-  rss_mb: Number(mem.liveMb.toFixed(1)),
+/** BENCH_ONLY=throughput,latency … runs a subset (figures of skipped phases are null). */
+const only = new Set((process.env.BENCH_ONLY ?? 'throughput,ceiling,latency,memory').split(','));
+const run = async <T>(name: string, f: () => Promise<T>): Promise<T | null> => {
+  if (!only.has(name)) return null;
+  phase(name);
+  const value = await f();
+  process.stderr.write(`bench:worker ${name}: ${JSON.stringify(value)}\n`);
+  return value;
 };
-console.log(JSON.stringify(figures));
+const tp = await run('throughput', throughput);
+const ceil = await run('ceiling', ceiling);
+const lat = await run('latency', latency);
+const mem = await run('memory', memory);
+const round = (v: number | undefined, digits = 0) => (v === undefined || Number.isNaN(v) ? null : Number(v.toFixed(digits)));
+console.log(
+  JSON.stringify({
+    bench: 'worker',
+    calls: CALLS,
+    calls_per_s: round(tp?.callsPerS),
+    ceiling_calls_per_s: round(ceil ?? undefined),
+    ceiling_ratio: tp && ceil ? round(tp.callsPerS / ceil, 2) : null,
+    p50_ms: round(lat?.p50, 2),
+    p99_ms: round(lat?.p99, 2),
+    max_ms: round(lat?.max, 2),
+    latency_samples: lat?.samples ?? null,
+    rss_mb_throughput: round(tp?.rssMb, 1),
+    rss_mb_idle: round(mem?.idleMb, 1),
+    rss_mb: round(mem?.liveMb, 1),
+  }),
+);
 process.exit(0);

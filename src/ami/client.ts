@@ -56,6 +56,9 @@ export function backoffDelay(attempt: number, minMs: number, maxMs: number, rand
   return Math.max(minMs / 2, Math.floor(random() * ceiling));
 }
 
+/** The events this client reads: call progress, and the items of the list actions it sends. */
+const READ_EVENTS = new Set(['originateresponse', 'newstate', 'dialend', 'dial', 'hangup', 'coreshowchannel', 'coreshowchannelscomplete', 'status', 'statuscomplete']);
+
 class NetAmiClient implements AmiClient {
   private readonly emitter = new EventEmitter();
   private readonly log: Logger;
@@ -130,6 +133,7 @@ class NetAmiClient implements AmiClient {
 
     const parser = new AmiParser({
       expectBanner: true,
+      keepEvent: (name) => READ_EVENTS.has(name.toLowerCase()),
       onBanner: (banner) => {
         this.serverInfo = parseBanner(banner);
         this.login(socket).then(
@@ -278,6 +282,11 @@ class NetAmiClient implements AmiClient {
         entry.list = [];
       }
       this.pending.set(id, entry);
+      // Actions sent in the same tick share one write (one syscall).
+      if (socket.writableCorked === 0) {
+        socket.cork();
+        process.nextTick(() => socket.uncork());
+      }
       socket.write(wire);
     });
   }

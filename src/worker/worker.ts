@@ -393,13 +393,15 @@ export class Worker {
   // ── ack ──────────────────────────────────────────────────────────────────────────────
 
   private ackTimer(call: LiveCall): void {
-    setTimeout(() => {
+    const timer = setTimeout(() => {
       if (call.ack !== 'pending') return;
       call.ack = 'timeout';
       this.log.warn({ id: call.id }, 'no CodLigacao from Multcall within Timeout_Command_ACK');
       if (this.settings.ackTimeoutPolicy === 'hangup') void this.cancelRinging(call);
       call.ackSettled();
-    }, this.live.ackTimeoutMs).unref();
+    }, this.live.ackTimeoutMs);
+    timer.unref();
+    call.timers.push(timer);
   }
 
   private async inboxLoop(): Promise<void> {
@@ -409,6 +411,8 @@ export class Worker {
         const popped = await this.inboxConnection.brpop(inbox, 1);
         if (!popped) continue;
         this.onAckReply(popped[1]);
+        // Under load replies queue up: take what is there in one round trip.
+        for (const raw of (await this.inboxConnection.rpop(inbox, 256)) ?? []) this.onAckReply(raw);
       } catch (error) {
         if (this.closing) return;
         this.log.debug({ err: (error as Error).message }, 'inbox read failed; retrying');
@@ -458,11 +462,13 @@ export class Worker {
 
   /** Gives up waiting for events after `ms`: asks the central, then reports what is known. */
   private watchdog(call: LiveCall, ms: number, onlyIfNoResponse = false): void {
-    setTimeout(() => {
+    const timer = setTimeout(() => {
       if (!this.held.has(call.id) || call.published) return;
       if (onlyIfNoResponse && call.responded) return;
       void this.resolveWithCentral([call]);
-    }, ms).unref();
+    }, ms);
+    timer.unref();
+    call.timers.push(timer);
   }
 
   /** Called by the tracker once a call's outcome is known. */
@@ -474,6 +480,7 @@ export class Worker {
   private async publish(call: LiveCall, override?: { status?: CallStatus; detail?: string }): Promise<void> {
     if (call.published) return;
     call.published = true;
+    for (const timer of call.timers) clearTimeout(timer);
     this.tracker.forget(call);
     const result: CallResult = call.toResult({ celula: this.settings.celula, worker: this.id, central: this.settings.central.name }, this.now(), override);
     if (await this.persist(() => this.store.complete(result))) this.metrics.calls.inc({ status: result.status });

@@ -113,25 +113,34 @@ export class MultcallSide {
     return this.commands.lrange(this.keys.dead, 0, -1);
   }
 
+  /** Answers ACKs in batches: one blocking pop, then whatever else is queued, replies pipelined. */
   private async answerAcks(): Promise<void> {
     const random = this.options.random ?? Math.random;
     while (this.running) {
-      let popped: [string, string] | null;
+      let raws: string[];
       try {
-        popped = await this.ackConnection.brpop(this.keys.acks, 1);
+        const popped = await this.ackConnection.brpop(this.keys.acks, 1);
+        if (!popped) continue;
+        raws = [popped[1], ...((await this.ackConnection.rpop(this.keys.acks, 255)) ?? [])];
       } catch {
         if (!this.running) return;
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
-      if (!popped) continue;
-      // An ACK lost here only means the worker reports `ack: timeout`; the call itself is safe.
-      const parsed = ackSchema.safeParse(JSON.parse(popped[1]));
-      if (!parsed.success) continue;
-      this.tally.acked += 1;
-      if ((this.options.ackDropRate ?? 0) > 0 && random() < (this.options.ackDropRate ?? 0)) continue;
-      const reply = JSON.stringify({ v: 1, id: parsed.data.id, codLigacao: String(++this.codLigacao) });
-      const send = () => this.commands.lpush(parsed.data.replyTo, reply).catch(() => undefined);
+      const replies: Array<[string, string]> = [];
+      for (const raw of raws) {
+        // An ACK lost here only means the worker reports `ack: timeout`; the call itself is safe.
+        const parsed = ackSchema.safeParse(JSON.parse(raw));
+        if (!parsed.success) continue;
+        this.tally.acked += 1;
+        if ((this.options.ackDropRate ?? 0) > 0 && random() < (this.options.ackDropRate ?? 0)) continue;
+        replies.push([parsed.data.replyTo, JSON.stringify({ v: 1, id: parsed.data.id, codLigacao: String(++this.codLigacao) })]);
+      }
+      const send = () => {
+        const pipeline = this.commands.pipeline();
+        for (const [list, reply] of replies) pipeline.lpush(list, reply);
+        return pipeline.exec().catch(() => undefined);
+      };
       if (this.options.ackDelayMs) setTimeout(() => void send(), this.options.ackDelayMs);
       else await send();
     }
@@ -152,10 +161,15 @@ export class MultcallSide {
       try {
         if (recheck) {
           recheck = false;
-          for (const raw of await this.commands.lrange(processing, 0, -1)) await this.handleResult(raw, processing);
+          await this.handleResults(await this.commands.lrange(processing, 0, -1), processing);
         }
         const raw = await this.resultConnection.blmove(this.keys.results, processing, 'RIGHT', 'LEFT', 1);
-        if (raw) await this.handleResult(raw, processing);
+        if (!raw) continue;
+        // Whatever else is waiting moves in the same round trip.
+        const more = this.resultConnection.pipeline();
+        for (let i = 0; i < 255; i++) more.lmove(this.keys.results, processing, 'RIGHT', 'LEFT');
+        const moved = ((await more.exec()) ?? []).map(([, v]) => v).filter((v): v is string => typeof v === 'string');
+        await this.handleResults([raw, ...moved], processing);
       } catch {
         if (!this.running) return;
         await new Promise((r) => setTimeout(r, 100));
@@ -163,16 +177,22 @@ export class MultcallSide {
     }
   }
 
-  private async handleResult(raw: string, processing: string): Promise<void> {
-    const result = callResult.parse(JSON.parse(raw));
-    const seen = this.results.get(result.id);
-    if (seen && JSON.stringify(seen) !== JSON.stringify(result)) this.tally.duplicateResults.push(result.id);
-    if (!seen) {
+  private async handleResults(raws: readonly string[], processing: string): Promise<void> {
+    if (raws.length === 0) return;
+    for (const raw of raws) {
+      const result = callResult.parse(JSON.parse(raw));
+      const seen = this.results.get(result.id);
+      if (seen && JSON.stringify(seen) !== JSON.stringify(result)) this.tally.duplicateResults.push(result.id);
+      if (seen) continue;
       this.results.set(result.id, result);
       this.tally.results += 1;
       this.tally.byStatus[result.status] += 1;
       for (const listener of this.listeners) listener(result);
     }
-    await this.commands.lrem(processing, 1, raw);
+    // Stored (here: in memory) before it leaves the processing list.
+    const pipeline = this.commands.pipeline();
+    for (const raw of raws) pipeline.lrem(processing, 1, raw);
+    await pipeline.exec();
   }
+
 }

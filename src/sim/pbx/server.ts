@@ -204,7 +204,14 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
       session.held.push(data);
       return;
     }
-    session.socket.write(data);
+    // Everything written in one tick leaves in one syscall: a real Asterisk also sends
+    // events in bursts, and thousands of tiny writes would make the simulator the bottleneck.
+    const socket = session.socket;
+    if (socket.writableCorked === 0) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
+    socket.write(data);
   }
 
   function canRead(session: Session, cls: EventClass | 'security'): boolean {
