@@ -3,9 +3,6 @@
  * schemas in src/protocol/messages.ts (the single source). `npm run gen` runs it; a unit
  * test fails when the committed files drift from the schemas.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ack, ackReply, callResult, deadLetter, dialRequest, liveConfig } from '../src/protocol/messages.js';
 
@@ -28,11 +25,3 @@ export function generateSchemas(): Record<string, string> {
   return files;
 }
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  for (const [path, text] of Object.entries(generateSchemas())) {
-    mkdirSync(dirname(resolve(root, path)), { recursive: true });
-    writeFileSync(resolve(root, path), text);
-    console.log(`wrote ${path}`);
-  }
-}

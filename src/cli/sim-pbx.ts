@@ -15,6 +15,7 @@ A PBX simulator that speaks AMI over TCP (Asterisk 1.8 to 22 event shapes).
   --max-channels <n>     calls at once before congestion (Cause 34)
   --randomize-order      let OriginateResponse land among the Hangups
   --user <name:secret>   AMI user (repeatable; read call,system write originate,call,reporting)
+  --latency-var <name>   record queue → Originate latency from this variable (epoch ms)
   --help                 this text
 `;
 
@@ -31,6 +32,7 @@ export async function run(args: string[]): Promise<number> {
       'max-channels': { type: 'string' },
       'randomize-order': { type: 'boolean', default: false },
       user: { type: 'string', multiple: true },
+      'latency-var': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -59,6 +61,7 @@ export async function run(args: string[]): Promise<number> {
     ...(values.mix ? { mix: parseMix(values.mix) } : {}),
     ...(values['max-channels'] ? { maxChannels: Number(values['max-channels']) } : {}),
     ...(users.length > 0 ? { users } : {}),
+    ...(values['latency-var'] ? { latencyVariable: values['latency-var'] } : {}),
   });
   console.log(JSON.stringify({ msg: 'pbx simulator listening', address: `${sim.host}:${sim.port}`, profile, banner: sim.banner }));
   await new Promise<void>((resolve) => {
@@ -68,6 +71,6 @@ export async function run(args: string[]): Promise<number> {
   });
   const stats = sim.stats();
   await sim.close();
-  console.log(JSON.stringify({ msg: 'pbx simulator stopped', originates: stats.originates, duplicates: stats.duplicates.length, malformed: stats.malformed.length, peakChannels: stats.peakChannels }));
+  console.log(JSON.stringify({ msg: 'pbx simulator stopped', originates: stats.originates, duplicates: stats.duplicates.length, malformed: stats.malformed.length, peakChannels: stats.peakChannels, ...(stats.wireLatency ? { wireLatency: stats.wireLatency } : {}) }));
   return 0;
 }

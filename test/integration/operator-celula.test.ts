@@ -3,21 +3,17 @@
  * scheduler, kwok), a real redis-server and the PBX simulator. The operator runs in this
  * process, authenticated as the Helm chart's ServiceAccount with the chart's RBAC.
  */
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../support/cluster.js';
+import { eventually, installOperatorSurface, kubectlFor, NS, RELEASE, SYSTEM_NS, serviceAccountKubeconfig } from '../support/operator-env.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { startPbxSimulator, type PbxSimulator } from '../../src/sim/pbx/index.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { startOperator, type RunningOperator } from '../../src/operator/main.js';
 import { KubeClient } from '../../src/operator/runtime/kube.js';
 
-const NS = 'demo';
-const SYSTEM_NS = 'multcall-system';
-const RELEASE = 'multcall-operator';
 
 let cluster: Cluster;
 let redis: RedisServer;
@@ -27,29 +23,10 @@ let saKubeconfig: string;
 const t0 = performance.now();
 const timings: Record<string, number> = {};
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
+const kubectl = kubectlFor(() => cluster);
 
 async function getJson<T>(args: string[]): Promise<T> {
   return JSON.parse(await kubectl(['get', ...args, '-o', 'json'])) as T;
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const started = performance.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (error) {
-      last = error;
-    }
-    if (performance.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 interface Deployment {
@@ -81,35 +58,6 @@ const workerDeployments = async (): Promise<Deployment[]> =>
   (await getJson<{ items: Deployment[] }>(['deployments', '-n', NS, '-l', 'app.kubernetes.io/name=multcall-worker,multcall.zanc.com.br/celula=vendas'])).items;
 const celula = () => getJson<CelulaObj>(['celula', 'vendas', '-n', NS]);
 const condition = (c: CelulaObj, type: string) => c.status?.conditions?.find((x) => x.type === type);
-
-/** A kubeconfig that authenticates as the chart's ServiceAccount, not as admin. */
-async function serviceAccountKubeconfig(): Promise<string> {
-  const token = (await kubectl(['create', 'token', RELEASE, '-n', SYSTEM_NS, '--duration', '2h'])).trim();
-  const admin = parseYaml(await kubectl(['config', 'view', '--raw', '--minify'])) as {
-    clusters: Array<{ cluster: Record<string, string> }>;
-  };
-  const adminCluster = admin.clusters[0]?.cluster ?? {};
-  const file = path.join(cluster.dir, 'operator-sa.kubeconfig');
-  const config = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: 'test',
-        cluster: {
-          server: cluster.server,
-          ...(adminCluster['certificate-authority-data'] ? { 'certificate-authority-data': adminCluster['certificate-authority-data'] } : {}),
-          ...(adminCluster['certificate-authority'] ? { 'certificate-authority': adminCluster['certificate-authority'] } : {}),
-        },
-      },
-    ],
-    users: [{ name: 'operator', user: { token } }],
-    contexts: [{ name: 'operator', context: { cluster: 'test', user: 'operator' } }],
-    'current-context': 'operator',
-  };
-  await writeFile(file, JSON.stringify(config));
-  return file;
-}
 
 function manifests(redisPort: number, pbxPort: number): string {
   return `
@@ -156,29 +104,9 @@ spec:
 beforeAll(async () => {
   [cluster, redis, pbx] = await Promise.all([startCluster(), startRedis(), startPbxSimulator({ profile: '20' })]);
   timings.clusterUp = performance.now() - t0;
-  await kubectl(['apply', '--server-side', '-f', 'crds/multcall.zanc.com.br_celulas.yaml', '-f', 'crds/multcall.zanc.com.br_centrals.yaml']);
-  await kubectl(['create', 'namespace', SYSTEM_NS]);
-  await kubectl(['create', 'namespace', NS]);
-  const rbac = await cluster.helm([
-    'template',
-    RELEASE,
-    'charts/multcall-operator',
-    '--namespace',
-    SYSTEM_NS,
-    '--show-only',
-    'templates/serviceaccount.yaml',
-    '--show-only',
-    'templates/rbac.yaml',
-    '--show-only',
-    'templates/worker-serviceaccount.yaml',
-    // The workers' ServiceAccount (no RBAC, no token) must exist where the Celulas live.
-    '--set',
-    `workers.serviceAccount.extraNamespaces={${NS}}`,
-  ]);
-  if (rbac.code !== 0) throw new Error(`helm template failed: ${rbac.stderr}`);
-  await kubectl(['apply', '-f', '-'], rbac.stdout);
-  await kubectl(['wait', '--for=condition=Established', 'crd/celulas.multcall.zanc.com.br', 'crd/centrals.multcall.zanc.com.br']);
-  saKubeconfig = await serviceAccountKubeconfig();
+  // The workers' ServiceAccount (no RBAC, no token) must exist where the Celulas live.
+  await installOperatorSurface(cluster, [`workers.serviceAccount.extraNamespaces={${NS}}`]);
+  saKubeconfig = await serviceAccountKubeconfig(cluster);
   operator = await startOperator({
     kube: KubeClient.fromFile(saKubeconfig),
     logger: silentLogger,

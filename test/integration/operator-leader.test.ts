@@ -5,17 +5,12 @@
  * the new leader's first pass changes nothing that was already right (no duelling writes).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../support/cluster.js';
+import { eventually, installOperatorSurface, kubectlFor, NS, RELEASE, SYSTEM_NS, serviceAccountKubeconfig } from '../support/operator-env.js';
 import { freePort, startRedis, type RedisServer } from '../support/redis.js';
 import { startPbxSimulator, type PbxSimulator } from '../../src/sim/pbx/index.js';
 
-const NS = 'demo';
-const SYSTEM_NS = 'multcall-system';
-const RELEASE = 'multcall-operator';
 const LEASE_MS = 15_000;
 const RETRY_MS = 2_000;
 
@@ -26,26 +21,7 @@ let kubeconfig: string;
 const operators = new Map<string, { child: ChildProcess; metricsPort: number; logs: string[] }>();
 const timings: Record<string, number> = {};
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-  const started = performance.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (error) {
-      last = error;
-    }
-    if (performance.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+const kubectl = kubectlFor(() => cluster);
 
 const holder = async () => (await kubectl(['get', 'lease', 'multcall-operator', '-n', SYSTEM_NS, '-o', 'jsonpath={.spec.holderIdentity}'])).trim();
 const rv = async (kind: string, name: string) => (await kubectl(['get', kind, name, '-n', NS, '-o', 'jsonpath={.metadata.resourceVersion}'])).trim();
@@ -100,43 +76,8 @@ function exited(child: ChildProcess): Promise<number | null> {
 
 beforeAll(async () => {
   [cluster, redis, pbx] = await Promise.all([startCluster(), startRedis(), startPbxSimulator({ profile: '20' })]);
-  await kubectl(['apply', '--server-side', '-f', 'crds/multcall.zanc.com.br_celulas.yaml', '-f', 'crds/multcall.zanc.com.br_centrals.yaml']);
-  await kubectl(['create', 'namespace', SYSTEM_NS]);
-  await kubectl(['create', 'namespace', NS]);
-  const rbac = await cluster.helm([
-    'template',
-    RELEASE,
-    'charts/multcall-operator',
-    '--namespace',
-    SYSTEM_NS,
-    '--show-only',
-    'templates/serviceaccount.yaml',
-    '--show-only',
-    'templates/rbac.yaml',
-    '--show-only',
-    'templates/worker-serviceaccount.yaml',
-    '--set',
-    `watchNamespaces={${NS}}`,
-  ]);
-  if (rbac.code !== 0) throw new Error(`helm template failed: ${rbac.stderr}`);
-  await kubectl(['apply', '-f', '-'], rbac.stdout);
-  await kubectl(['wait', '--for=condition=Established', 'crd/celulas.multcall.zanc.com.br', 'crd/centrals.multcall.zanc.com.br']);
-
-  const token = (await kubectl(['create', 'token', RELEASE, '-n', SYSTEM_NS, '--duration', '2h'])).trim();
-  const admin = parseYaml(await kubectl(['config', 'view', '--raw', '--minify'])) as { clusters: Array<{ cluster: Record<string, string> }> };
-  const ca = admin.clusters[0]?.cluster ?? {};
-  kubeconfig = path.join(cluster.dir, 'operator-sa.kubeconfig');
-  await writeFile(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server: cluster.server, ...(ca['certificate-authority-data'] ? { 'certificate-authority-data': ca['certificate-authority-data'] } : { 'certificate-authority': ca['certificate-authority'] }) } }],
-      users: [{ name: 'operator', user: { token } }],
-      contexts: [{ name: 'operator', context: { cluster: 'test', user: 'operator' } }],
-      'current-context': 'operator',
-    }),
-  );
+  await installOperatorSurface(cluster, [`watchNamespaces={${NS}}`]);
+  kubeconfig = await serviceAccountKubeconfig(cluster);
 
   await kubectl(
     ['apply', '-f', '-'],

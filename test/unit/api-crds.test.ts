@@ -61,7 +61,7 @@ describe('generated CRDs', () => {
       'crds/multcall.zanc.com.br_centrals.yaml',
     ]);
     for (const [path, text] of Object.entries(files)) {
-      expect(readFileSync(repo(path), 'utf8'), `${path} is stale: run npx tsx scripts/generate-crds.ts`).toBe(text);
+      expect(readFileSync(repo(path), 'utf8'), `${path} is stale: run npm run gen`).toBe(text);
     }
   });
 

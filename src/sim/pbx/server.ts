@@ -44,6 +44,11 @@ export interface PbxSimulatorOptions {
   maxChannels?: number;
   /** Delay before `Authentication failed` (Asterisk waits ~1 s). Not scaled. */
   authFailDelayMs?: number;
+  /**
+   * A channel variable carrying the epoch time (ms, fractional) when the call was queued: the
+   * simulator then records queue → Originate-on-the-wire latency (see `stats().wireLatency`).
+   */
+  latencyVariable?: string;
   /** Called as each Originate arrives (before it is checked), e.g. to time enqueue → wire. */
   onOriginate?: (requestId: string | undefined) => void;
   /** Which destinations exist; default: every one except extension or context `nosuch`. */
@@ -58,6 +63,8 @@ export interface PbxStats {
   liveChannels: number;
   peakChannels: number;
   connections: number;
+  /** Queue → Originate latency in ms, when `latencyVariable` is set and requests carry it. */
+  wireLatency?: { count: number; p50: number; p99: number; max: number };
 }
 
 export interface PbxFaults {
@@ -123,6 +130,12 @@ interface SimCall {
   syncDone?: (ok: boolean) => void;
 }
 
+function summarize(values: readonly number[]): { count: number; p50: number; p99: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? Number.NaN };
+}
+
 /** Splits a `Variable:` value the way Asterisk's app argument parser does (quotes, `\`, parens). */
 export function splitVariableHeader(value: string): Array<[string, string]> {
   const parts: string[] = [];
@@ -175,6 +188,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   const liveCalls = new Set<SimCall>();
   const globalTimers = new Set<NodeJS.Timeout>();
   const originatesByRequest = new Map<string, number>();
+  const wireDelays: number[] = [];
   const malformed: Array<{ reason: string; sample: string }> = [];
   let originates = 0;
   let peak = 0;
@@ -571,6 +585,10 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     originates += 1;
     if (requestId !== undefined) originatesByRequest.set(requestId, (originatesByRequest.get(requestId) ?? 0) + 1);
     options.onOriginate?.(requestId);
+    if (options.latencyVariable !== undefined) {
+      const queuedAt = Number(variables.find(([name]) => name === options.latencyVariable)?.[1]);
+      if (Number.isFinite(queuedAt)) wireDelays.push(performance.timeOrigin + performance.now() - queuedAt);
+    }
 
     const channel = f.channel ?? '';
     if (!channel) return error(session, actionId, 'Channel not specified');
@@ -912,6 +930,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
         liveChannels: liveCalls.size,
         peakChannels: peak,
         connections,
+        ...(options.latencyVariable !== undefined ? { wireLatency: summarize(wireDelays) } : {}),
       };
     },
     async close() {
