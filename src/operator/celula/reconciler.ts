@@ -25,8 +25,12 @@ import { celulaSelector, LABELS, renderConfigMap, renderDeployment } from './ren
 import { desiredTotal } from './replicas.js';
 import { celulaStatus, stableJson, type CentralObservation, type RedisObservation } from './status.js';
 
-/** Redis is checked (and drift in its config hash corrected) at least this often. */
-export const RESYNC_MS = 60_000;
+/**
+ * Redis is checked (and drift in its config hash corrected) at least this often. Drift of
+ * the Kubernetes children is seen at once through their watch; this period only bounds how
+ * long a Redis that lost its config hash waits, and each pass costs every célula six applies.
+ */
+export const RESYNC_MS = 300_000;
 /** Retry sooner while Redis does not answer. */
 export const REDIS_RETRY_MS = 10_000;
 
