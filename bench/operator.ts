@@ -29,7 +29,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { startCluster, type Cluster } from '../test/support/cluster.js';
 import { installOperatorSurface, kubectlFor, eventually, NS, RELEASE, serviceAccountKubeconfig } from '../test/support/operator-env.js';
-import { startRedis, type RedisServer } from '../test/support/redis.js';
+import { freePort, startRedis, type RedisServer } from '../test/support/redis.js';
 import { startPbxSimulator, type PbxSimulator } from '../src/sim/pbx/index.js';
 import { KubeClient, paths, type KubeObject, type WatchEvent } from '../src/operator/runtime/kube.js';
 
@@ -192,15 +192,27 @@ interface OperatorProcess {
   stop(): Promise<void>;
 }
 
+/** The operator's metrics port, so the bench can read its reconcile and write counters. */
+let metricsPort = 0;
+
+async function operatorCounters(): Promise<string> {
+  if (metricsPort === 0) return '';
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text().catch(() => '');
+  const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  return `reconciles ${sum('multcall_operator_reconciles_total')}, kube writes ${sum('multcall_operator_kube_writes_total')}`;
+}
+
 function spawnOperator(kubeconfig: string): OperatorProcess {
   const spawnedAt = performance.now();
   const child = spawn(
     process.execPath,
     [
+      // BENCH_OPERATOR_NODE_ARGS, e.g. --max-old-space-size=160, to see how much of the RSS is heap the GC has not needed to reclaim.
+      ...(process.env.BENCH_OPERATOR_NODE_ARGS ?? '').split(' ').filter(Boolean),
       '--import', 'tsx', 'src/cli/main.ts', 'operator',
       '--kubeconfig', kubeconfig,
       '--leader-elect=false',
-      '--metrics-port=0',
+      `--metrics-port=${metricsPort}`,
       '--health-port=-1',
       '--worker-image', 'ghcr.io/zanc/multcall-operator:bench',
       '--worker-service-account', `${RELEASE}-worker`,
@@ -368,6 +380,7 @@ async function main(): Promise<void> {
       .map(([name, pid]) => ({ name, pid: Number(pid) }));
     const clusterCpu = () => Object.fromEntries(clusterPids.map(({ name, pid }) => [name, cpuSecondsSafe(pid)]));
     const clusterCpuBefore = clusterCpu();
+    metricsPort = await freePort();
     operator = spawnOperator(saKubeconfig);
     const spawned = performance.now();
     const op = operator;
@@ -405,6 +418,7 @@ async function main(): Promise<void> {
     console.log(`   all Deployments exist: ${round(deploymentsS, 2)} s; all Ready: ${round(convergeS, 2)} s (target ≤ 60 s)`);
     console.log(`   CPU during the converge (% of one core, ${os.availableParallelism()} cores here): operator ${round(operatorConvergeCpuPct)} %, ${cpuShares}`);
     const rssAtConverge = rssMb(op.pid);
+    console.log(`   at convergence: ${await operatorCounters()}`);
 
     await sleep(REST_MS);
     const rss = rssMb(op.pid);
@@ -413,6 +427,7 @@ async function main(): Promise<void> {
     await sleep(CPU_WINDOW_MS);
     const cpuPct = ((cpuSeconds(op.pid) - cpuBefore) / ((performance.now() - cpuT) / 1000)) * 100;
     const rssEnd = rssMb(op.pid);
+    console.log(`   after the rest: ${await operatorCounters()}`);
     console.log(`   RSS at converge ${round(rssAtConverge)} MB, after ${REST_MS / 1000} s rest ${round(rss)} MB, after the CPU window ${round(rssEnd)} MB (target ≤ 200 MB)`);
     console.log(`   CPU at rest over ${CPU_WINDOW_MS / 1000} s: ${round(cpuPct, 2)} % of one core`);
 

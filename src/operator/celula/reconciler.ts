@@ -69,8 +69,48 @@ export function isOwnedBy(obj: KubeObject, uid: string | undefined): boolean {
   return uid !== undefined && (obj.metadata.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
 }
 
+/** What we last applied to a child, and the version of it that our apply produced. */
+interface Applied {
+  hash: string;
+  version: string;
+}
+
 export class CelulaReconciler {
+  /**
+   * Children are re-applied only when what we want changed or someone else changed them.
+   * Every Deployment status update (the controller-manager writes many while pods start)
+   * re-queues its Celula; without this, each of those would cost six no-op applies.
+   */
+  private readonly applied = new Map<string, Applied>();
+  /** Célula key → the paths of its children in `applied`, to forget them with it. */
+  private readonly appliedBy = new Map<string, Set<string>>();
+
   constructor(private readonly deps: CelulaReconcilerDeps) {}
+
+  /**
+   * Applies `desired` unless the cache shows the object we produced last time, unchanged
+   * since: same desired content, and the same `versionOf` (a Deployment's generation, which
+   * status updates leave alone but any spec edit bumps; a ConfigMap's resourceVersion).
+   */
+  private async applyIfChanged<T extends KubeObject>(owner: string, path: string, desired: KubeObject, cached: KubeObject | undefined, versionOf: (o: KubeObject) => string | undefined): Promise<T> {
+    const hash = stableJson(desired);
+    const last = this.applied.get(path);
+    const cachedVersion = cached ? versionOf(cached) : undefined;
+    if (cached && last && last.hash === hash && cachedVersion !== undefined && cachedVersion === last.version) return cached as T;
+    const result = await this.deps.kube.apply<T>(path, desired);
+    const version = versionOf(result);
+    if (version !== undefined) {
+      this.applied.set(path, { hash, version });
+      const paths = this.appliedBy.get(owner) ?? new Set<string>();
+      this.appliedBy.set(owner, paths.add(path));
+    }
+    return result;
+  }
+
+  private forgetApplied(owner: string): void {
+    for (const path of this.appliedBy.get(owner) ?? []) this.applied.delete(path);
+    this.appliedBy.delete(owner);
+  }
 
   readonly reconcile = async (key: string): Promise<Result> => {
     const { deps } = this;
@@ -78,6 +118,7 @@ export class CelulaReconciler {
     if (!raw || raw.metadata.deletionTimestamp) {
       // Garbage collection removes the children through their owner references.
       deps.live.forget(key);
+      this.forgetApplied(key);
       return {};
     }
     let celula: Celula;
@@ -132,8 +173,14 @@ export class CelulaReconciler {
       const options = { defaultImage: deps.defaultImage, amiUsername, replicas, ...(deps.workerServiceAccount ? { serviceAccountName: deps.workerServiceAccount } : {}) };
       const configMap = renderConfigMap(celula, central, options);
       const deployment = renderDeployment(celula, central, options);
-      await deps.kube.apply(paths.object('v1', 'configmaps', ns, configMap.metadata.name), configMap);
-      const applied = await deps.kube.apply<DeploymentView>(paths.object('apps/v1', 'deployments', ns, deployment.metadata.name), deployment);
+      await this.applyIfChanged(key, paths.object('v1', 'configmaps', ns, configMap.metadata.name), configMap, deps.configMaps.get(`${ns}/${configMap.metadata.name}`), (o) => o.metadata.resourceVersion);
+      const applied = await this.applyIfChanged<DeploymentView>(
+        key,
+        paths.object('apps/v1', 'deployments', ns, deployment.metadata.name),
+        deployment,
+        deps.deployments.get(`${ns}/${deployment.metadata.name}`),
+        (o) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined),
+      );
       if (!existingDeployments.some((d) => d.metadata.name === deployment.metadata.name)) {
         deps.events.record(raw, 'Normal', 'WorkersCreated', `Deployment ${deployment.metadata.name} runs ${replicas} worker(s) on Central ${name}.`);
       }
