@@ -270,7 +270,7 @@ export class Worker {
     }
     const call = new LiveCall(id, request, claimedAt);
     this.held.set(id, call);
-    this.place(call, request).catch((error: unknown) => this.log.error({ id, err: (error as Error).message }, 'placing a call failed unexpectedly'));
+    this.place(call, request, raw).catch((error: unknown) => this.log.error({ id, err: (error as Error).message }, 'placing a call failed unexpectedly'));
   }
 
   private async deadLetter(id: string, code: DeadLetter['code'], reason: string, raw: string): Promise<void> {
@@ -282,7 +282,8 @@ export class Worker {
 
   // ── originate ────────────────────────────────────────────────────────────────────────
 
-  private async place(call: LiveCall, request: DialRequest): Promise<void> {
+  /** `raw` is the request as Multcall sent it, for a dead letter that loses nothing. */
+  private async place(call: LiveCall, request: DialRequest, raw: string): Promise<void> {
     if (request.deadline !== undefined && request.deadline < this.now()) {
       await this.publish(call, { status: 'cancelled', detail: 'deadline-expired' });
       return;
@@ -302,7 +303,7 @@ export class Worker {
       try {
         originate = buildOriginate(this.settings.originate, request, this.settings.celula, this.id, attempt, dialect);
       } catch (error) {
-        await this.deadLetter(call.id, 'invalid-request', (error as Error).message, JSON.stringify(request));
+        await this.deadLetter(call.id, 'invalid-request', (error as Error).message, raw);
         this.held.delete(call.id);
         return;
       }
@@ -328,7 +329,7 @@ export class Worker {
         if (error instanceof AmiValidationError) {
           this.tracker.forget(call);
           await this.persist(() => this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now()));
-          await this.deadLetter(call.id, 'invalid-request', error.message, JSON.stringify(request));
+          await this.deadLetter(call.id, 'invalid-request', error.message, raw);
           this.held.delete(call.id);
           return;
         }
