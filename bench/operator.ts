@@ -16,7 +16,11 @@
  *     until all N Celulas are Ready with their 3·N Deployments. Then it rests 10 s and the
  *     process's RSS (VmRSS) and CPU (utime+stime over 10 s, % of one core) are sampled.
  *
+ * The operator runs as the image runs it: the built CLI (dist/), with the chart's
+ * `nodeOptions` (heap settings) as node flags.
+ *
  * Ends with one JSON line of figures. Knobs:
+ *   BENCH_OPERATOR_NODE_ARGS='' node flags instead of the chart's (empty: none)
  *   BENCH_CELULAS=100      Celulas of the cold start (default 500)
  *   BENCH_SAMPLES=20       Celulas of phase 1 (default 20)
  *   BENCH_COLD_REPLICAS=0  worker replicas per cold-start Celula (default 0: Deployments of
@@ -27,6 +31,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { parse as parseYaml } from 'yaml';
 import { startCluster, type Cluster } from '../test/support/cluster.js';
 import { installOperatorSurface, kubectlFor, eventually, NS, RELEASE, serviceAccountKubeconfig } from '../test/support/operator-env.js';
 import { freePort, startRedis, type RedisServer } from '../test/support/redis.js';
@@ -202,14 +207,21 @@ async function operatorCounters(): Promise<string> {
   return `reconciles ${sum('multcall_operator_reconciles_total')}, kube writes ${sum('multcall_operator_kube_writes_total')}`;
 }
 
+/** `nodeOptions` of the chart's values.yaml: the heap settings the operator's pod runs with. */
+function chartNodeOptions(): string {
+  const values = parseYaml(readFileSync('charts/multcall-operator/values.yaml', 'utf8')) as { nodeOptions?: unknown };
+  return typeof values.nodeOptions === 'string' ? values.nodeOptions : '';
+}
+
 function spawnOperator(kubeconfig: string): OperatorProcess {
   const spawnedAt = performance.now();
   const child = spawn(
     process.execPath,
     [
-      // BENCH_OPERATOR_NODE_ARGS, e.g. --max-old-space-size=160, to see how much of the RSS is heap the GC has not needed to reclaim.
-      ...(process.env.BENCH_OPERATOR_NODE_ARGS ?? '').split(' ').filter(Boolean),
-      '--import', 'tsx', 'src/cli/main.ts', 'operator',
+      // The chart's NODE_OPTIONS, as the operator runs in a pod; BENCH_OPERATOR_NODE_ARGS replaces them ('' for none).
+      ...(process.env.BENCH_OPERATOR_NODE_ARGS ?? chartNodeOptions()).split(' ').filter(Boolean),
+      // The built CLI, as the image runs it (tsx would add its compiler and source maps).
+      'dist/cli/main.js', 'operator',
       '--kubeconfig', kubeconfig,
       '--leader-elect=false',
       `--metrics-port=${metricsPort}`,

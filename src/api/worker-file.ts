@@ -20,18 +20,15 @@ export const WORKER_HTTP_PORT = 8080;
 export interface WorkerFileOptions {
   /** AMI user name, read from the Central's credentials Secret (the secret itself is mounted). */
   amiUsername: string;
-  /**
-   * Limits of one worker pod on this central. The Central's capacity is for all workers
-   * together, so the operator divides it among the pods it runs there.
-   */
-  perWorker?: { maxChannels: number; maxOriginatesPerSecond: number };
 }
 
 const seconds = (text: string): number => durationMs(text) / 1000;
 
 export function workerFileFor(celula: Celula, central: Central, opts: WorkerFileOptions): WorkerFileInput {
   const { spec } = celula;
-  const limits = opts.perWorker ?? central.spec.capacity;
+  // The Central's whole capacity: workers share it through Redis, so the file does not
+  // depend on how many of them run (a scale restarts nobody).
+  const limits = central.spec.capacity;
   return {
     LOG_LEVEL: spec.worker.logLevel,
     LOG_FORMAT: 'json',

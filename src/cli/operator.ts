@@ -1,7 +1,8 @@
 /**
  * `multcall operator`: the Kubernetes operator. Flags override the environment the Helm
  * chart sets (WATCH_NAMESPACES, MULTCALL_LEADER_ELECTION, MULTCALL_LEASE_NAME,
- * POD_NAMESPACE, MULTCALL_WORKER_IMAGE, MULTCALL_WORKER_SERVICE_ACCOUNT, LOG_LEVEL).
+ * POD_NAMESPACE, MULTCALL_WORKER_IMAGE, MULTCALL_WORKER_SERVICE_ACCOUNT, MULTCALL_QUEUE_POLL_MS,
+ * LOG_LEVEL).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -25,6 +26,7 @@ const USAGE = `usage: multcall operator [options]
   --health-port PORT       /healthz and /readyz (default 8081; =-1 off, e.g. --health-port=-1)
   --worker-image IMAGE     image of worker pods when a Celula names none (env MULTCALL_WORKER_IMAGE)
   --worker-service-account NAME   ServiceAccount of worker pods (env MULTCALL_WORKER_SERVICE_ACCOUNT)
+  --queue-poll-ms MS       how often queue-mode células' Redis queues are read, 100-1000 (default 500; env MULTCALL_QUEUE_POLL_MS)
   --identity ID            this process's name in the Lease (default: POD_NAME, else hostname plus a random suffix)
   --log-level LEVEL        fatal, error, warn, info, debug, trace or silent (env LOG_LEVEL)
 `;
@@ -65,6 +67,7 @@ export async function run(args: string[]): Promise<number> {
         'worker-image': { type: 'string' },
         'worker-service-account': { type: 'string' },
         identity: { type: 'string' },
+        'queue-poll-ms': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -97,6 +100,8 @@ export async function run(args: string[]): Promise<number> {
       throw new Error('need retry-period < renew-deadline < lease-duration');
     }
     const base = values.identity ?? env.POD_NAME;
+    const queuePollMs = int(values['queue-poll-ms'] ?? (env.MULTCALL_QUEUE_POLL_MS || undefined), 500, '--queue-poll-ms');
+    if (queuePollMs < 100 || queuePollMs > 1000) throw new Error(`--queue-poll-ms must be between 100 and 1000, not ${queuePollMs}`);
     const operator = await startOperator({
       kube,
       logger,
@@ -106,6 +111,7 @@ export async function run(args: string[]): Promise<number> {
       leaseName: values['lease-name'] ?? (env.MULTCALL_LEASE_NAME || 'multcall-operator'),
       ...(base ? { identity: base } : {}),
       election,
+      queuePollMs,
       metricsPort: int(values['metrics-port'], 8080, '--metrics-port'),
       healthPort: int(values['health-port'], 8081, '--health-port'),
       workerImage: values['worker-image'] ?? (env.MULTCALL_WORKER_IMAGE || DEFAULT_WORKER_IMAGE),

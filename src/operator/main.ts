@@ -18,10 +18,13 @@ import { startHttp } from '../lib/http.js';
 import type { Logger } from '../lib/log.js';
 import { CelulaReconciler, selects } from './celula/reconciler.js';
 import { LiveConfigPusher } from './celula/live-config.js';
+import { Autoscaler, type AutoscalerMetrics } from './autoscale/autoscaler.js';
+import { RedisPool } from './redis/pool.js';
+import type { AddressResolver } from './runtime/address.js';
 import { LABELS, MANAGED_BY, WORKER_APP } from './celula/render.js';
 import { CentralReconciler } from './central/reconciler.js';
 import { probeAmi, type Prober } from './central/probe.js';
-import { ResourceCache } from './runtime/cache.js';
+import { childSummary, ResourceCache, withoutManagedFields } from './runtime/cache.js';
 import { isTrue, type Condition } from './runtime/conditions.js';
 import { Controller } from './runtime/controller.js';
 import { KubeEventRecorder } from './runtime/events.js';
@@ -52,6 +55,10 @@ export interface OperatorOptions {
   informerSilenceMs?: number;
   celulaWorkers?: number;
   centralWorkers?: number;
+  /** Maps spec host names to reachable addresses when the operator runs outside the cluster. */
+  resolve?: AddressResolver;
+  /** How often the autoscaler reads the queues (ms, at most 1000). */
+  queuePollMs?: number;
 }
 
 export interface RunningOperator {
@@ -80,13 +87,24 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
 
   const common = { namespaces: opts.namespaces, logger, onRestart, silenceMs: opts.informerSilenceMs };
   const workerSelector = `${LABELS.name}=${WORKER_APP},${LABELS.managedBy}=${MANAGED_BY}`;
-  const celulas = new ResourceCache<KubeObject>(kube, { ...common, resource: 'celulas', apiVersion: API_VERSION, plural: CELULA_NAMES.plural });
-  const centrals = new ResourceCache<KubeObject>(kube, { ...common, resource: 'centrals', apiVersion: API_VERSION, plural: CENTRAL_NAMES.plural });
-  const deployments = new ResourceCache<KubeObject>(kube, { ...common, resource: 'deployments', apiVersion: 'apps/v1', plural: 'deployments', labelSelector: workerSelector });
-  const configMaps = new ResourceCache<KubeObject>(kube, { ...common, resource: 'configmaps', apiVersion: 'v1', plural: 'configmaps', labelSelector: workerSelector });
+  // The caches keep only what reconcilers read; for 500 células that is most of the heap.
+  const celulas = new ResourceCache<KubeObject>(kube, { ...common, transform: withoutManagedFields, resource: 'celulas', apiVersion: API_VERSION, plural: CELULA_NAMES.plural });
+  const centrals = new ResourceCache<KubeObject>(kube, { ...common, transform: withoutManagedFields, resource: 'centrals', apiVersion: API_VERSION, plural: CENTRAL_NAMES.plural });
+  const deployments = new ResourceCache<KubeObject>(kube, { ...common, transform: childSummary, resource: 'deployments', apiVersion: 'apps/v1', plural: 'deployments', labelSelector: workerSelector });
+  const configMaps = new ResourceCache<KubeObject>(kube, { ...common, transform: childSummary, resource: 'configmaps', apiVersion: 'v1', plural: 'configmaps', labelSelector: workerSelector });
 
   const events = new KubeEventRecorder(kube, logger, identity);
-  const live = new LiveConfigPusher();
+  const redisPool = new RedisPool();
+  const live = new LiveConfigPusher(redisPool);
+  // The autoscaler asks for a reconcile through the same queue as every other change.
+  let enqueueCelula: (key: string) => void = () => undefined;
+  const autoscaler = new Autoscaler({
+    pool: redisPool,
+    logger,
+    onChange: (key) => enqueueCelula(key),
+    metrics: autoscalerMetrics(metrics),
+    ...(opts.queuePollMs !== undefined ? { intervalMs: opts.queuePollMs } : {}),
+  });
   const celulaController = new Controller({
     kind: 'Celula',
     workers: opts.celulaWorkers ?? 4,
@@ -99,6 +117,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       deployments,
       configMaps,
       live,
+      autoscaler,
+      forgetRedis: (key) => redisPool.forget(key),
+      ...(opts.resolve ? { resolve: opts.resolve } : {}),
+      metrics,
       events,
       logger,
       defaultImage: opts.workerImage,
@@ -110,8 +132,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     workers: opts.centralWorkers ?? 4,
     logger,
     metrics,
-    reconcile: new CentralReconciler({ kube, centrals, probe: opts.probe ?? probeAmi, events, logger, metrics }).reconcile,
+    reconcile: new CentralReconciler({ kube, centrals, probe: opts.probe ?? probeAmi, events, logger, metrics, ...(opts.resolve ? { resolve: opts.resolve } : {}) }).reconcile,
   });
+
+  enqueueCelula = (key) => celulaController.enqueue(key);
 
   // Celulas: every change but our own status writes.
   celulas.on({
@@ -155,6 +179,24 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     if (owner && o.metadata.namespace) celulaController.enqueue(`${o.metadata.namespace}/${owner.name}`);
   };
   for (const cache of [deployments, configMaps]) cache.on({ add: toOwner, update: (_a, b) => toOwner(b), delete: toOwner });
+  // A central's free channels are shared: when one célula's workers there shrink or go,
+  // the células that could not place all theirs (CapacityReached) re-apportion. Growth
+  // never frees room, and the others have what they want, so nothing else is requeued.
+  const replicasOf = (o: KubeObject) => (o as { spec?: { replicas?: unknown } }).spec?.replicas;
+  const shortOfRoom = (c: KubeObject) =>
+    ((c as { status?: { conditions?: Condition[] } }).status?.conditions ?? []).some((x) => x.type === 'WorkersAvailable' && x.reason === 'CapacityReached');
+  const requeueShortOfRoom = (d: KubeObject) => {
+    const central = centrals.get(`${d.metadata.namespace ?? ''}/${d.metadata.labels?.[LABELS.central] ?? ''}`);
+    if (!central) return;
+    for (const key of celulasSelecting(central)) if (shortOfRoom(celulas.get(key) ?? d) && key !== `${d.metadata.namespace}/${d.metadata.labels?.[LABELS.celula]}`) celulaController.enqueue(key);
+  };
+  deployments.on({
+    update: (a, b) => {
+      const [was, now] = [replicasOf(a), replicasOf(b)];
+      if (typeof was === 'number' && typeof now === 'number' && now < was) requeueShortOfRoom(b);
+    },
+    delete: requeueShortOfRoom,
+  });
 
   const caches = [celulas, centrals, deployments, configMaps];
   for (const c of caches) c.start();
@@ -170,12 +212,14 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     for (const key of centrals.keys()) centralController.enqueue(key);
     celulaController.setActive(true);
     centralController.setActive(true);
+    autoscaler.start();
   };
   const onStoppedLeading = () => {
     leading = false;
     metrics.leader.set(0);
     celulaController.setActive(false);
     centralController.setActive(false);
+    void autoscaler.stop();
   };
 
   let elector: LeaderElector | undefined;
@@ -219,10 +263,11 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     stop() {
       stopping ??= (async () => {
         // Finish the reconciles in flight, then give the lease up so a standby starts at once.
+        await autoscaler.stop();
         await Promise.all([celulaController.stop(), centralController.stop()]);
         if (elector) await elector.stop();
         await Promise.all(caches.map((c) => c.stop()));
-        live.closeAll();
+        redisPool.closeAll();
         await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
         logger.info({ identity }, 'operator stopped');
       })();
@@ -236,4 +281,25 @@ function resourceOf(path: string): string {
   const i = parts.indexOf('namespaces');
   const rest = i >= 0 ? parts.slice(i + 2) : parts.slice(parts[1] === 'api' ? 3 : 4);
   return rest.length > 2 ? `${rest[0]}/${rest[2]}` : (rest[0] ?? 'unknown');
+}
+
+function autoscalerMetrics(m: OperatorMetrics): AutoscalerMetrics {
+  const labels = (key: string) => {
+    const [namespace = '', celula = ''] = key.split('/');
+    return { namespace, celula };
+  };
+  return {
+    signal(key, queued, inFlight) {
+      m.celulaQueued.set(labels(key), queued);
+      m.celulaInFlight.set(labels(key), inFlight);
+    },
+    desired: (key, replicas) => m.celulaReplicas.set({ ...labels(key), kind: 'desired' }, replicas),
+    decision: (direction) => m.scaleDecisions.inc({ direction }),
+    pollFailed: () => m.queuePollFailures.inc(),
+    forget(key) {
+      m.celulaQueued.remove(labels(key));
+      m.celulaInFlight.remove(labels(key));
+      m.celulaReplicas.remove({ ...labels(key), kind: 'desired' });
+    },
+  };
 }

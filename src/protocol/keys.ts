@@ -63,3 +63,31 @@ export function celulaKeys(celula: string, prefix: string = DEFAULT_PREFIX): Cel
 export function celulaRegistryKey(prefix: string = DEFAULT_PREFIX): string {
   return `${prefix}:celulas`;
 }
+
+/** Central names are DNS-1123 names (the Central resource's name). */
+export const CENTRAL_NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Guard state of one central, shared by every worker of every célula that uses the same
+ * Redis (and prefix). Its own hash tag `{central:<name>}` keeps each guard script on one
+ * slot; célula names cannot contain `:`, so the tags never collide.
+ */
+export interface CentralKeys {
+  /** HASH holder (`<celula>/<worker>`) → channel slots it holds. */
+  slots: string;
+  /** ZSET holder → lease deadline (ms, Redis clock). A holder past it loses its slots. */
+  leases: string;
+  /** HASH `tokens`, `at` (ms, Redis clock): the shared Originate token bucket. */
+  rate: string;
+}
+
+export function centralKeys(central: string, prefix: string = DEFAULT_PREFIX): CentralKeys {
+  if (!CENTRAL_NAME.test(central)) throw new Error(`invalid central name ${JSON.stringify(central)}: must match ${CENTRAL_NAME}`);
+  const base = `${prefix}:{central:${central}}`;
+  return { slots: `${base}:slots`, leases: `${base}:leases`, rate: `${base}:rate` };
+}
+
+/** A worker's name among the holders of a central's slots: worker ids are unique per célula only. */
+export function slotHolder(celula: string, workerId: string): string {
+  return `${celula}/${workerId}`;
+}

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { celulaName, describeIssues } from '../protocol/messages.js';
+import { CENTRAL_NAME } from '../protocol/keys.js';
 
 const seconds = z.number().positive().max(3600);
 
@@ -27,13 +28,16 @@ export const originateTemplate = z.object({
 export type OriginateTemplate = z.infer<typeof originateTemplate>;
 
 export const centralSettings = z.object({
-  name: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, { message: 'must be a DNS-1123 name' }),
+  name: z.string().regex(CENTRAL_NAME, { message: 'must be a DNS-1123 name' }),
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(5038),
   username: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
-  /** Most Originates per second this worker sends to the central. */
+  /**
+   * Most Originates per second the central receives from all workers of all células that
+   * share this Redis (a token bucket in Redis; bursts up to a tenth of a second's worth).
+   */
   maxOriginatesPerSecond: z.number().positive().max(10_000).default(50),
-  /** Most calls this worker keeps up on the central at once. */
+  /** Most calls the central carries at once for all workers of all células that share this Redis. */
   maxChannels: z.number().int().positive().max(100_000).default(500),
 });
 
@@ -56,6 +60,9 @@ export const workerFile = z.object({
   /** Seconds between heartbeats; a worker silent for `lease` seconds is presumed dead. */
   heartbeat: seconds.default(2),
   lease: seconds.default(10),
+  /** Seconds between Pings to the central; and how long without any answer before it counts as down (no calls taken or sent). */
+  ami_ping: seconds.default(1),
+  ami_down_after: seconds.default(2),
   /** Seconds a stopping worker waits for its live calls before handing them to a peer. */
   drain_timeout: seconds.default(600),
   /** Port for /metrics, /healthz and /readyz; 0 picks a free one, -1 turns it off. */
@@ -73,6 +80,8 @@ export interface WorkerSettings {
   ackTimeoutPolicy: 'report' | 'hangup';
   heartbeatMs: number;
   leaseMs: number;
+  amiPingMs: number;
+  amiDownAfterMs: number;
   drainTimeoutMs: number;
   httpPort: number;
   log: { level: WorkerFile['LOG_LEVEL']; location: string };
@@ -102,6 +111,7 @@ export function settingsFrom(input: unknown, celula: string, env: NodeJS.Process
   const file = parsed.data;
   const queue = file.Queues.find((q) => q.nome === celula);
   if (!queue) throw new ConfigError(`${source}: no entry in Queues has nome ${JSON.stringify(celula)} (have: ${file.Queues.map((q) => q.nome).join(', ')})`);
+  if (file.ami_down_after <= file.ami_ping) throw new ConfigError(`${source}: ami_down_after (${file.ami_down_after}) must be longer than ami_ping (${file.ami_ping})`);
   const secret = secretFrom(env, 'AMI_SECRET');
   if (secret === undefined) throw new ConfigError('the AMI secret is missing: set AMI_SECRET or AMI_SECRET_FILE (a file mounted from a Secret)');
   const redisPassword = secretFrom(env, 'REDIS_PASSWORD');
@@ -115,6 +125,8 @@ export function settingsFrom(input: unknown, celula: string, env: NodeJS.Process
     ackTimeoutPolicy: file.ack_timeout_policy,
     heartbeatMs: Math.round(file.heartbeat * 1000),
     leaseMs: Math.round(file.lease * 1000),
+    amiPingMs: Math.round(file.ami_ping * 1000),
+    amiDownAfterMs: Math.round(file.ami_down_after * 1000),
     drainTimeoutMs: Math.round(file.drain_timeout * 1000),
     httpPort: file.http_port,
     log: { level: file.LOG_LEVEL, location: file.LOG_LOCATION },

@@ -1,55 +1,118 @@
 /**
- * Per-central guards: carriers cap calls per second and Asterisk holds one thread per
- * async Originate, so a worker paces its Originates and caps the calls it keeps up.
+ * Per-central guards, worker side. Carriers cap calls per second and Asterisk holds one
+ * thread per async Originate, so the central's limits hold for all its workers together:
+ * the state lives in Redis (src/protocol/central-store.ts). These classes keep that to one
+ * round trip per batch of calls, never one per call.
  */
+import type { TokenGrant } from '../protocol/central-store.js';
 
-/** Token bucket: `ratePerSecond` sustained, bursts up to `burst`. The clock is injected for tests. */
-export class RateLimiter {
-  private tokens: number;
-  private last: number;
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/**
+ * The worker's channel slots on its central. `sync()` brings the holding in Redis to what
+ * `demand()` says at the moment the round trip starts; concurrent calls share one round
+ * trip, and only one is in flight at a time, so the holding never goes backwards.
+ */
+export class ChannelSlots {
+  private holding = 0;
+  private waiting: Array<() => void> = [];
+  private running = false;
 
   constructor(
-    private ratePerSecond: number,
-    private readonly burst: number = Math.max(1, Math.ceil(ratePerSecond / 10)),
-    private readonly now: () => number = () => performance.now(),
-  ) {
-    this.tokens = burst;
-    this.last = now();
+    /** Sets the holding to `target` (keeping at least `inUse`) and answers what is held now. */
+    private readonly push: (inUse: number, target: number) => Promise<number>,
+    private readonly demand: () => { inUse: number; target: number },
+  ) {}
+
+  /** Slots held, as Redis last answered. */
+  get held(): number {
+    return this.holding;
   }
 
-  setRate(ratePerSecond: number): void {
-    this.refill();
-    this.ratePerSecond = ratePerSecond;
+  sync(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waiting.push(resolve);
+      if (!this.running) void this.loop();
+    });
   }
 
-  /** Takes a token if one is there; otherwise returns how many ms until one will be. */
-  tryTake(): number {
-    this.refill();
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return 0;
+  private async loop(): Promise<void> {
+    this.running = true;
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0);
+      const { inUse, target } = this.demand();
+      try {
+        this.holding = await this.push(inUse, target);
+      } catch {
+        // Unknown whether it ran: assume a shrink did and a growth did not.
+        this.holding = Math.min(this.holding, Math.max(inUse, target));
+      }
+      for (const resolve of batch) resolve();
     }
-    return Math.ceil(((1 - this.tokens) / this.ratePerSecond) * 1000);
+    this.running = false;
+  }
+}
+
+interface TokenWaiter {
+  resolve: (granted: boolean) => void;
+  cancelled: () => boolean;
+}
+
+/**
+ * Originate tokens from the central's shared bucket. Callers queue; one loop asks Redis
+ * for as many tokens as there are callers, hands them out in order, and sleeps until the
+ * next token when the bucket runs dry.
+ */
+export class OriginateTokens {
+  private waiters: TokenWaiter[] = [];
+  private running = false;
+
+  constructor(
+    private readonly fetch: (wanted: number) => Promise<TokenGrant>,
+    private readonly sleep: (ms: number) => Promise<void> = pause,
+  ) {}
+
+  /** Resolves true with a token, or false once `cancelled()` says the caller no longer wants one. */
+  take(cancelled: () => boolean): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      this.waiters.push({ resolve, cancelled });
+      if (this.running) return;
+      this.running = true;
+      // Start after the current run of code: the calls of one claim batch ask together.
+      queueMicrotask(() => void this.loop());
+    });
   }
 
-  async take(signal?: AbortSignal): Promise<void> {
-    for (;;) {
-      const wait = this.tryTake();
-      if (wait === 0) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        signal?.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
-      if (signal?.aborted) throw signal.reason;
+  private dropCancelled(): void {
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.cancelled()) return true;
+      w.resolve(false);
+      return false;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    for (this.dropCancelled(); this.waiters.length > 0; this.dropCancelled()) {
+      let grant: TokenGrant;
+      try {
+        grant = await this.fetch(this.waiters.length);
+      } catch {
+        await this.sleep(200);
+        continue;
+      }
+      // A caller cancelled during the round trip passes its token to the next in line.
+      let left = grant.granted;
+      while (left > 0 && this.waiters.length > 0) {
+        const waiter = this.waiters.shift() as TokenWaiter;
+        if (waiter.cancelled()) {
+          waiter.resolve(false);
+          continue;
+        }
+        waiter.resolve(true);
+        left -= 1;
+      }
+      if (this.waiters.length > 0) await this.sleep(Math.max(1, grant.waitMs));
     }
-  }
-
-  private refill(): void {
-    const now = this.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond);
-    this.last = now;
+    this.running = false;
   }
 }

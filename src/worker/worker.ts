@@ -3,6 +3,8 @@
  *
  *   claim → originate → ack → track → report        (the life of a call, in that order)
  *   heartbeat · recover peers · follow live config · drain on stop
+ *   central guards: channel slots and Originate tokens shared in Redis; stand down while
+ *   the central does not answer
  *
  * The rule that keeps customers from being dialled twice: a request is moved to
  * `originating` in Redis *before* its Originate is written to the socket, and only a
@@ -20,7 +22,10 @@ import { LiveCall } from './call.js';
 import { CallTracker } from './tracker.js';
 import { buildOriginate } from './originate.js';
 import { channelIdsFor, Overheard } from './overheard.js';
-import { RateLimiter } from './guards.js';
+import { ChannelSlots, OriginateTokens } from './guards.js';
+import { CentralHealth } from './health.js';
+import { CentralStore, defaultBurst } from '../protocol/central-store.js';
+import { slotHolder } from '../protocol/keys.js';
 import type { WorkerMetrics } from './metrics.js';
 
 export interface WorkerOptions {
@@ -48,7 +53,16 @@ export class Worker {
   private readonly subscriber: Redis;
   private readonly store: CelulaStore;
   private readonly tracker: CallTracker;
-  private readonly limiter: RateLimiter;
+  private readonly central: CentralStore;
+  private readonly slots: ChannelSlots;
+  private readonly tokens: OriginateTokens;
+  private readonly health: CentralHealth;
+  /** Slots the claim loop is about to fill: a concurrent sync must not give them back. */
+  private reserved = 0;
+  /** The claim loop is blocked waiting for a request: a call that ends gives its slot back at once. */
+  private parked = false;
+  /** A blocking move may have parked a request in our landing list. */
+  private landed = false;
   /** Every request this worker holds, from claim to published result. */
   private readonly held = new Map<string, LiveCall>();
   private readonly overheard = new Overheard();
@@ -97,11 +111,28 @@ export class Worker {
     this.subscriber = new Redis({ ...redisOptions, connectionName: `${this.id}:config` });
     this.store = new CelulaStore(this.redis, { celula: this.settings.celula, prefix: r.prefix });
     this.tracker = new CallTracker((call) => void this.finish(call), this.overheard);
-    this.limiter = new RateLimiter(this.settings.central.maxOriginatesPerSecond);
+    const c = this.settings.central;
+    this.central = new CentralStore(this.redis, { central: c.name, prefix: r.prefix });
+    const holder = slotHolder(this.settings.celula, this.id);
+    this.slots = new ChannelSlots(
+      // Two leases: a peer adopts a dead worker's calls (and counts them) one lease after its
+      // last heartbeat, so its slots outlive that and nothing live goes uncounted meanwhile.
+      async (inUse, target) => (await this.persist(() => this.central.holdSlots(holder, inUse, target, c.maxChannels, 2 * this.settings.leaseMs))).held,
+      () => ({ inUse: this.held.size, target: this.held.size + this.reserved }),
+    );
+    const burst = defaultBurst(c.maxOriginatesPerSecond);
+    this.tokens = new OriginateTokens((wanted) => this.central.takeTokens(wanted, c.maxOriginatesPerSecond, burst));
+    this.health = new CentralHealth({
+      ping: (timeoutMs) => this.ami.ping(timeoutMs),
+      intervalMs: this.settings.amiPingMs,
+      downAfterMs: this.settings.amiDownAfterMs,
+      now: this.now,
+      onChange: (healthy) => this.onCentralHealth(healthy),
+    });
   }
 
   get ready(): Record<string, boolean> {
-    return { redis: this.redisUp, ami: this.amiUp, accepting: !this.stopping };
+    return { redis: this.redisUp, ami: this.amiUp, central: this.health.healthy, accepting: !this.stopping };
   }
 
   get inFlight(): number {
@@ -126,6 +157,7 @@ export class Worker {
     this.ami.on('down', (error: Error) => {
       this.amiUp = false;
       this.amiUpSince = Number.POSITIVE_INFINITY;
+      this.health.down();
       if (this.amiClosing) return;
       this.log.warn({ err: error.message }, 'AMI connection lost');
     });
@@ -133,6 +165,7 @@ export class Worker {
       const wasDown = !this.amiUp;
       this.amiUp = true;
       if (wasDown) this.amiUpSince = this.now();
+      this.health.up();
       this.kick();
       // Events of calls that ended while we were away are gone: check with the central once
       // it has settled (channels of Originates it accepted just before the drop exist by then).
@@ -144,6 +177,7 @@ export class Worker {
     await this.ami.connect();
     this.amiUp = true;
     this.amiUpSince = this.now();
+    this.health.up();
     if (this.ami.info) this.log.info({ banner: this.ami.info.banner, dialect: this.ami.info.dialect }, 'AMI connected');
 
     const now = this.now();
@@ -157,6 +191,7 @@ export class Worker {
 
     this.every(1000, () => this.reloadConfig());
     this.every(this.settings.heartbeatMs, () => this.heartbeat());
+    this.every(Math.min(250, this.settings.amiPingMs), async () => this.health.tick());
     this.every(this.settings.heartbeatMs, () => this.recoverPeers());
     this.every(Math.max(5000, this.settings.leaseMs), () => this.sweepOrphans());
     // Safety net for a Hangup lost any other way: calls up for a while are checked against the central.
@@ -193,9 +228,11 @@ export class Worker {
           .filter((c) => c.answeredAt !== null && c.state === 'originated')
           .map((c) => this.store.transition(c.id, this.id, ['originated'], 'originated', this.now(), { ans: c.answeredAt }).catch(() => false)),
       );
+      // Our slots stay until their lease ends: the peer counts the calls once it adopts them.
       await this.store.handOff(this.id);
     } else {
       await this.store.deregister(this.id);
+      await this.slots.sync(); // nothing held: every slot goes back
     }
     this.closing = true;
     this.inboxConnection.disconnect();
@@ -209,8 +246,55 @@ export class Worker {
 
   // ── claim ────────────────────────────────────────────────────────────────────────────
 
+  /** Room under our own threads; the central's cap is enforced by the slots in Redis. */
   private capacity(): number {
     return Math.min(this.live.threads, this.settings.central.maxChannels) - this.held.size;
+  }
+
+  /** Whether we may take and send calls: AMI logged in and the central answering. */
+  private centralUp(): boolean {
+    return this.amiUp && this.health.healthy;
+  }
+
+  private onCentralHealth(healthy: boolean): void {
+    if (healthy) {
+      // What a silent central held back is still to come: listening starts afresh.
+      if (this.amiUp && this.amiUpSince === Number.POSITIVE_INFINITY) this.amiUpSince = this.now();
+      this.log.info('central answers; taking calls');
+    } else {
+      this.amiUpSince = Number.POSITIVE_INFINITY;
+      if (this.amiUp) this.log.warn({ downAfterMs: this.settings.amiDownAfterMs }, 'central stopped answering; taking no calls until it does');
+    }
+    this.kick();
+  }
+
+  /** A call left `held`: its slot is reused by the next claim, or given back now if none is coming. */
+  private callGone(): void {
+    this.kick();
+    if (this.parked || this.stopping || !this.centralUp()) void this.slots.sync();
+  }
+
+  /**
+   * Slots to claim into: ours already, or acquired now (one round trip for the whole
+   * batch). `reserved` stays set until the claimed calls are in `held`.
+   */
+  private async reserveSlots(room: number): Promise<number> {
+    this.reserved = room;
+    if (this.slots.held - this.held.size < room) await this.slots.sync();
+    return Math.min(room, this.slots.held - this.held.size);
+  }
+
+  /**
+   * Gives back to the queue what a blocking move parked in our landing list and, when the
+   * central is down (`claimedToo`), what we claimed but did not dial; then spare slots.
+   */
+  private async standDown(claimedToo: boolean): Promise<void> {
+    const undialled = this.landed || (claimedToo && [...this.held.values()].some((c) => c.state === 'claimed' && !c.published));
+    if (undialled) {
+      this.landed = false;
+      await this.releaseUndialled();
+    }
+    if (this.slots.held > this.held.size) await this.slots.sync();
   }
 
   private kick(): void {
@@ -233,20 +317,46 @@ export class Worker {
   private async claimLoop(): Promise<void> {
     while (!this.stopping) {
       try {
-        const room = this.capacity();
-        if (room <= 0 || !this.amiUp || !this.redisUp) {
+        if (!this.redisUp) {
           await this.waitForKick(200);
           continue;
         }
-        const claimed = await this.store.claim(this.id, this.settings.central.name, room, this.now());
-        if (claimed.length === 0) {
-          // Park until a request arrives; it lands in our own list, safe if we die now.
-          await CelulaStore.waitForRequest(this.blocking, this.store.keys, this.id, 1);
+        if (!this.centralUp()) {
+          await this.standDown(true);
+          await this.waitForKick(200);
           continue;
         }
+        const room = this.capacity();
+        if (room <= 0) {
+          await this.waitForKick(200);
+          continue;
+        }
+        const spare = await this.reserveSlots(room);
+        if (spare <= 0) {
+          // The central is full for all células together: leave queued requests to workers of other centrals.
+          this.reserved = 0;
+          await this.standDown(false);
+          await this.waitForKick(50 + Math.random() * 100);
+          continue;
+        }
+        const claimed = await this.store.claim(this.id, this.settings.central.name, spare, this.now());
+        this.landed = false;
         for (const { id, raw } of claimed) this.accept(id, raw);
+        this.reserved = 0;
         this.metrics.inFlight.set(this.held.size);
+        if (claimed.length === 0) {
+          // Nothing queued: hold no idle slots while we wait.
+          await this.slots.sync();
+          // Park until a request arrives; it lands in our own list, safe if we die now.
+          this.parked = true;
+          try {
+            this.landed = await CelulaStore.waitForRequest(this.blocking, this.store.keys, this.id, 1);
+          } finally {
+            this.parked = false;
+          }
+        }
       } catch (error) {
+        this.reserved = 0;
         if (this.stopping) return;
         this.log.warn({ err: (error as Error).message }, 'claim failed; retrying');
         await sleep(200);
@@ -290,13 +400,13 @@ export class Worker {
     }
     let refused = 0;
     for (;;) {
-      if (this.stopping) return; // still `claimed`: drain gives it back
-      if (!this.amiUp) {
-        await this.waitForKick(200);
+      // Still `claimed`: the drain, or the claim loop when the central stops answering, gives it back.
+      if (this.stopping || !this.held.has(call.id)) return;
+      if (!this.centralUp()) {
+        await sleep(100);
         continue;
       }
-      await this.limiter.take();
-      if (this.stopping) return;
+      if (!(await this.tokens.take(() => this.stopping || !this.held.has(call.id) || !this.centralUp()))) continue;
       const attempt = call.attempt + 1;
       const dialect = this.ami.info?.dialect ?? 'stasis';
       let originate;
@@ -304,14 +414,14 @@ export class Worker {
         originate = buildOriginate(this.settings.originate, request, this.settings.celula, this.id, attempt, dialect);
       } catch (error) {
         await this.deadLetter(call.id, 'invalid-request', (error as Error).message, raw);
-        this.held.delete(call.id);
+        this.drop(call.id);
         return;
       }
       const { channelId, otherChannelId } = originate;
       const at = this.now();
       if (!(await this.persist(() => this.store.transition(call.id, this.id, ['claimed'], 'originating', at, { a: attempt, ...(channelId ? { ch: channelId } : {}) }, originate.actionId)))) {
         // Not ours any more (a peer presumed us dead and re-queued it): never dial it.
-        this.held.delete(call.id);
+        this.drop(call.id);
         return;
       }
       call.state = 'originating';
@@ -325,12 +435,13 @@ export class Worker {
       let reply;
       try {
         reply = await this.ami.originate(originate, this.live.commandTimeoutMs);
+        this.health.answered();
       } catch (error) {
         if (error instanceof AmiValidationError) {
           this.tracker.forget(call);
           await this.persist(() => this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now()));
           await this.deadLetter(call.id, 'invalid-request', error.message, raw);
-          this.held.delete(call.id);
+          this.drop(call.id);
           return;
         }
         if (error instanceof AmiDisconnectedError && !error.sent) {
@@ -485,9 +596,14 @@ export class Worker {
     this.tracker.forget(call);
     const result: CallResult = call.toResult({ celula: this.settings.celula, worker: this.id, central: this.settings.central.name }, this.now(), override);
     if (await this.persist(() => this.store.complete(result))) this.metrics.calls.inc({ status: result.status });
-    this.held.delete(call.id);
+    this.drop(call.id);
+  }
+
+  /** The request left our hands (result, dead letter, given back or taken by a peer). */
+  private drop(id: string): void {
+    if (!this.held.delete(id)) return;
     this.metrics.inFlight.set(this.held.size);
-    this.kick();
+    this.callGone();
   }
 
   // ── recover ──────────────────────────────────────────────────────────────────────────
@@ -495,6 +611,8 @@ export class Worker {
   private async heartbeat(): Promise<void> {
     const now = this.now();
     const present = await this.store.heartbeat(this.id, this.settings.leaseMs, now);
+    // Renews the lease on our slots (and gives back any we do not use).
+    if (this.slots.held > 0 || this.held.size > 0) await this.slots.sync();
     if (!present) {
       this.log.warn('our heartbeat had lapsed; a peer may have taken over our calls');
       await this.store.register(this.id, { central: this.settings.central.name, host: this.id, threads: this.live.threads, startedAt: now }, this.settings.leaseMs, now);
@@ -514,7 +632,7 @@ export class Worker {
   private async recoverPeers(): Promise<void> {
     // A worker that has not yet listened to the central for a lease knows least about the
     // dead peer's calls; leave them to an older peer when there is one.
-    if (this.stopping || this.now() < this.recoveryPausedUntil || !this.amiUp || this.now() - this.amiUpSince < this.settings.leaseMs) return;
+    if (this.stopping || this.now() < this.recoveryPausedUntil || !this.centralUp() || this.now() - this.amiUpSince < this.settings.leaseMs) return;
     const now = this.now();
     for (const dead of await this.store.expiredWorkers(now)) {
       if (dead === this.id) continue;
@@ -616,7 +734,8 @@ export class Worker {
 
   /** Checks every call placed before `before` with the central: followed if up, reported if gone. */
   private async sweep(before: number): Promise<void> {
-    if (!this.amiUp) return;
+    // A central that does not answer cannot tell; its held events may still come.
+    if (!this.centralUp()) return;
     const calls = [...this.tracker.calls()].filter((c) => !c.published && c.originatedAt !== null && c.originatedAt < before);
     if (calls.length > 0) await this.resolveWithCentral(calls);
   }
@@ -625,7 +744,7 @@ export class Worker {
     const undialled = [...this.held.values()].filter((c) => c.state === 'claimed' && !c.published).map((c) => c.id);
     const { landed, released } = await this.store.release(this.id, undialled);
     // Only what the script released: a call that won the race to `originating` stays ours.
-    for (const id of released) this.held.delete(id);
+    for (const id of released) this.drop(id);
     if (landed + released.length > 0) this.log.info({ released: landed + released.length }, 'gave undialled requests back to the queue');
   }
 

@@ -7,19 +7,16 @@ import { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../support/cluster.js';
-import { eventually, installOperatorSurface, kubectlFor, NS, RELEASE, SYSTEM_NS, serviceAccountKubeconfig } from '../support/operator-env.js';
+import { eventually, installOperatorSurface, kubectlFor, NS, RELEASE, startOperatorAsChart } from '../support/operator-env.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { startPbxSimulator, type PbxSimulator } from '../../src/sim/pbx/index.js';
-import { silentLogger } from '../../src/lib/log.js';
-import { startOperator, type RunningOperator } from '../../src/operator/main.js';
-import { KubeClient } from '../../src/operator/runtime/kube.js';
+import type { RunningOperator } from '../../src/operator/main.js';
 
 
 let cluster: Cluster;
 let redis: RedisServer;
 let pbx: PbxSimulator;
 let operator: RunningOperator;
-let saKubeconfig: string;
 const t0 = performance.now();
 const timings: Record<string, number> = {};
 
@@ -106,17 +103,7 @@ beforeAll(async () => {
   timings.clusterUp = performance.now() - t0;
   // The workers' ServiceAccount (no RBAC, no token) must exist where the Celulas live.
   await installOperatorSurface(cluster, [`workers.serviceAccount.extraNamespaces={${NS}}`]);
-  saKubeconfig = await serviceAccountKubeconfig(cluster);
-  operator = await startOperator({
-    kube: KubeClient.fromFile(saKubeconfig),
-    logger: silentLogger,
-    leaderElection: true,
-    leaseNamespace: SYSTEM_NS,
-    metricsPort: 0,
-    healthPort: -1,
-    workerImage: 'ghcr.io/zanc/multcall-operator:test',
-    workerServiceAccount: `${RELEASE}-worker`,
-  });
+  operator = await startOperatorAsChart(cluster);
   timings.operatorUp = performance.now() - t0;
 });
 
@@ -181,7 +168,7 @@ describe('Celula reconciler on a real control plane', () => {
       Timeout_Command_ACK: 10,
       Retries: 2,
       Queues: [{ nome: 'vendas', threads: 5 }],
-      central: { name: 'central-a', host: '127.0.0.1', port: pbx.port, username: 'multcall', maxChannels: 200, maxOriginatesPerSecond: 20 },
+      central: { name: 'central-a', host: '127.0.0.1', port: pbx.port, username: 'multcall', maxChannels: 200, maxOriginatesPerSecond: 40 },
       drain_timeout: 60,
       ack_timeout_policy: 'report',
       http_port: 8080,

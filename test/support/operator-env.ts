@@ -7,6 +7,9 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Cluster } from './cluster.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { startOperator, type OperatorOptions, type RunningOperator } from '../../src/operator/main.js';
+import { KubeClient } from '../../src/operator/runtime/kube.js';
 
 export const NS = 'demo';
 export const SYSTEM_NS = 'multcall-system';
@@ -74,4 +77,22 @@ export async function serviceAccountKubeconfig(cluster: Cluster, file = 'operato
   };
   await writeFile(target, JSON.stringify(config));
   return target;
+}
+
+/**
+ * The operator in this process, set up as the chart deploys it: the chart's ServiceAccount,
+ * leader election in the system namespace, worker pods under the workers' ServiceAccount.
+ */
+export async function startOperatorAsChart(cluster: Cluster, overrides: Partial<OperatorOptions> = {}): Promise<RunningOperator> {
+  return startOperator({
+    kube: KubeClient.fromFile(await serviceAccountKubeconfig(cluster)),
+    logger: silentLogger,
+    leaderElection: true,
+    leaseNamespace: SYSTEM_NS,
+    metricsPort: 0,
+    healthPort: -1,
+    workerImage: 'ghcr.io/zanc/multcall-operator:test',
+    workerServiceAccount: `${RELEASE}-worker`,
+    ...overrides,
+  });
 }

@@ -14,12 +14,16 @@ import { MultcallSide, type MultcallSideOptions } from '../../src/sim/multcall/m
 import { silentLogger } from '../../src/lib/log.js';
 
 export interface WorkerFileOverrides {
+  /** The célula (queue) the worker serves; default `vendas`. */
+  celula?: string;
   threads?: number;
   Retries?: number;
   Timeout_Command_Response?: number;
   Timeout_Command_ACK?: number;
   heartbeat?: number;
   lease?: number;
+  ami_ping?: number;
+  ami_down_after?: number;
   drain_timeout?: number;
   ack_timeout_policy?: 'report' | 'hangup';
   http_port?: number;
@@ -37,9 +41,11 @@ export function workerFile(redisPort: number, pbx: PbxSimulator, o: WorkerFileOv
     Timeout_Command_Response: o.Timeout_Command_Response ?? 2,
     Timeout_Command_ACK: o.Timeout_Command_ACK ?? 2,
     Retries: o.Retries ?? 2,
-    Queues: [{ nome: CELULA, threads: o.threads ?? 10 }],
+    Queues: [{ nome: o.celula ?? CELULA, threads: o.threads ?? 10 }],
     heartbeat: o.heartbeat ?? 0.5,
     lease: o.lease ?? 2,
+    ...(o.ami_ping !== undefined ? { ami_ping: o.ami_ping } : {}),
+    ...(o.ami_down_after !== undefined ? { ami_down_after: o.ami_down_after } : {}),
     drain_timeout: o.drain_timeout ?? 60,
     ack_timeout_policy: o.ack_timeout_policy ?? 'report',
     http_port: o.http_port ?? -1,
@@ -49,7 +55,7 @@ export function workerFile(redisPort: number, pbx: PbxSimulator, o: WorkerFileOv
 }
 
 export function settingsFor(redisPort: number, pbx: PbxSimulator, o: WorkerFileOverrides = {}, workerId?: string): WorkerSettings {
-  return settingsFrom(workerFile(redisPort, pbx, o), CELULA, { AMI_SECRET: 'multcall', ...(workerId ? { MULTCALL_WORKER_ID: workerId } : {}) });
+  return settingsFrom(workerFile(redisPort, pbx, o), o.celula ?? CELULA, { AMI_SECRET: 'multcall', ...(workerId ? { MULTCALL_WORKER_ID: workerId } : {}) });
 }
 
 export interface Stack {
@@ -92,7 +98,7 @@ export function spawnWorker(redisPort: number, pbx: PbxSimulator, id: string, o:
   const dir = mkdtempSync(join(tmpdir(), 'multcall-worker-'));
   const file = join(dir, 'worker.json');
   writeFileSync(file, JSON.stringify(workerFile(redisPort, pbx, o)));
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--config', file, '--celula', CELULA], {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--config', file, '--celula', o.celula ?? CELULA], {
     env: { ...process.env, AMI_SECRET: 'multcall', MULTCALL_WORKER_ID: id },
     // Worker logs are noise in a passing run; MULTCALL_TEST_LOGS=1 shows them.
     stdio: ['ignore', 'ignore', process.env.MULTCALL_TEST_LOGS ? 'inherit' : 'ignore'],

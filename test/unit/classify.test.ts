@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classify, telling } from '../../src/worker/classify.js';
 import { actionIdFor, channelIdsFor, requestOfActionId, requestOfChannelId } from '../../src/worker/overheard.js';
-import { RateLimiter } from '../../src/worker/guards.js';
 
 describe('classify', () => {
   it.each([
@@ -45,21 +44,5 @@ describe('ids we give the central', () => {
       expect(primary).not.toBe(other);
     }
     expect(requestOfChannelId('1795747283.12')).toBeUndefined();
-  });
-});
-
-describe('RateLimiter', () => {
-  it('sustains the configured rate after the burst', () => {
-    let t = 0;
-    const limiter = new RateLimiter(10, 2, () => t);
-    expect(limiter.tryTake()).toBe(0);
-    expect(limiter.tryTake()).toBe(0);
-    expect(limiter.tryTake()).toBe(100);
-    t = 100;
-    expect(limiter.tryTake()).toBe(0);
-    t = 1100;
-    let taken = 0;
-    while (limiter.tryTake() === 0) taken++;
-    expect(taken).toBe(2); // capped at the burst, not 10
   });
 });

@@ -7,7 +7,7 @@ import { desiredTotal } from '../../src/operator/celula/replicas.js';
 import { celulaConditions } from '../../src/operator/celula/status.js';
 import { centralConditions } from '../../src/operator/central/reconciler.js';
 
-const c = (name: string, weight = 100, maxChannels = 1000, healthy = true) => ({ name, weight, maxChannels, healthy });
+const c = (name: string, weight = 100, freeChannels = 1000, healthy = true) => ({ name, weight, freeChannels, healthy });
 
 describe('apportion', () => {
   it('splits by weight with the largest remainder, ties by name', () => {
@@ -80,9 +80,10 @@ describe('render', () => {
     expect(JSON.stringify(d)).not.toMatch(/"value":"[^"/]*secret[^"/]*"/);
   });
 
-  it('the settings file divides the central per-second budget among the pods', () => {
+  it('the settings file carries the central\'s whole capacity, whatever the replicas', () => {
     const s = workerSettings(celula, central, opts);
-    expect(s.central).toMatchObject({ maxChannels: 100, maxOriginatesPerSecond: 10, username: 'multcall' });
+    expect(s.central).toMatchObject({ maxChannels: 100, maxOriginatesPerSecond: 30, username: 'multcall' });
+    expect(workerSettings(celula, central, { ...opts, replicas: 1 })).toEqual(s);
     expect(renderConfigMap(celula, central, opts).data).toHaveProperty(['worker.yaml']);
   });
 
@@ -90,6 +91,8 @@ describe('render', () => {
     const base = configHash(workerSettings(celula, central, opts));
     expect(configHash(workerSettings({ ...celula, spec: { ...celula.spec, threads: 99, retries: 0 } }, central, { ...opts, replicas: 1 }))).toBe(base);
     expect(configHash(workerSettings({ ...celula, spec: { ...celula.spec, originate: { ...celula.spec.originate, context: 'other' } } }, central, opts))).not.toBe(base);
+    // The Central's capacity is read at start: changing it rolls the workers.
+    expect(configHash(workerSettings(celula, { ...central, spec: { ...central.spec, capacity: { maxChannels: 50, maxOriginatesPerSecond: 30 } } }, opts))).not.toBe(base);
   });
 
   it('names fit a DNS label', () => {
@@ -138,6 +141,14 @@ describe('central conditions', () => {
     expect(centralConditions(failing, fail, 10_000, now)[0]).toMatchObject({ status: 'True', reason: 'ProbeFailing' });
     const longFailing = [ready[0]!, { ...ready[1]!, status: 'False' as const, lastTransitionTime: '2026-01-01T00:00:30Z' }];
     expect(centralConditions(longFailing, fail, 10_000, now)[0]).toMatchObject({ status: 'False', reason: 'Timeout' });
+  });
+  it('two failed probes in a row take a Ready central out at once', () => {
+    const ready = [
+      { type: 'Ready', status: 'True' as const, reason: 'Reachable', message: '', lastTransitionTime: '2026-01-01T00:00:59Z' },
+      { type: 'Reachable', status: 'False' as const, reason: 'Timeout', message: '', lastTransitionTime: '2026-01-01T00:00:59Z' },
+    ];
+    expect(centralConditions(ready, fail, 10_000, now, 1)[0]).toMatchObject({ status: 'True', reason: 'ProbeFailing' });
+    expect(centralConditions(ready, fail, 10_000, now, 2)[0]).toMatchObject({ status: 'False', reason: 'Timeout' });
   });
   it('a central never Ready is not Ready on its first failure', () => {
     expect(centralConditions(undefined, fail, 10_000, now)[0]).toMatchObject({ status: 'False' });

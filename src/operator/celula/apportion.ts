@@ -1,14 +1,18 @@
 /**
- * How a célula's worker replicas are spread over its centrals. Pure, so the autoscaler that
- * will pick `total` from the queue depth plugs in without touching the rest.
+ * How a célula's worker replicas are spread over its centrals. Pure; `total` comes from the
+ * scaling mode (the autoscaler in queue mode) and the free channels from what the other
+ * células already run on each central.
  */
 
 export interface CentralShare {
   name: string;
   /** Relative share (Central spec.weight). */
   weight: number;
-  /** Calls the central carries at once (Central spec.capacity.maxChannels). */
-  maxChannels: number;
+  /**
+   * Channels of the central this célula may fill: spec.capacity.maxChannels less what the
+   * workers of other células there can hold (their replicas × threads).
+   */
+  freeChannels: number;
   healthy: boolean;
 }
 
@@ -19,9 +23,13 @@ export interface Apportionment {
   unplaced: number;
 }
 
-/** Most worker replicas a central can keep busy: its channels over the calls each worker holds (at least one). */
-export function capacityOf(maxChannels: number, threads: number): number {
-  return Math.max(1, Math.floor(maxChannels / Math.max(1, threads)));
+/**
+ * Most worker replicas a central can keep busy for this célula: its free channels over the
+ * calls each worker holds. At least one, so no célula starves on a central others fill; the
+ * channel cap itself is enforced by the workers through Redis (docs/protocol.md).
+ */
+export function capacityOf(freeChannels: number, threads: number): number {
+  return Math.max(1, Math.floor(Math.max(0, freeChannels) / Math.max(1, threads)));
 }
 
 /**
@@ -33,7 +41,7 @@ export function apportion(total: number, centrals: readonly CentralShare[], thre
   const eligible = centrals.filter((c) => c.healthy && c.weight > 0).sort((a, b) => a.name.localeCompare(b.name));
   const replicas: Record<string, number> = {};
   for (const c of centrals) if (c.healthy) replicas[c.name] = 0;
-  const cap = new Map(eligible.map((c) => [c.name, capacityOf(c.maxChannels, threads)]));
+  const cap = new Map(eligible.map((c) => [c.name, capacityOf(c.freeChannels, threads)]));
   let remaining = Math.max(0, Math.floor(total));
   let open = eligible;
   while (remaining > 0 && open.length > 0) {

@@ -3,7 +3,8 @@
  * its Deployments and ConfigMaps, its Redis) and makes it match:
  *
  * 1. select the Centrals (label selector or names, same namespace); keep the Ready ones;
- * 2. spread the wanted replicas over them (apportion);
+ * 2. take the wanted total (in queue mode, the autoscaler's decision) and spread it over
+ *    them by weight and by the channels other células leave free (apportion);
  * 3. server-side apply a ConfigMap and a Deployment per healthy Central, owned by the Celula;
  * 4. delete the ones of Centrals no longer selected or healthy;
  * 5. push threads, retries and timeouts to the Redis config hash;
@@ -11,6 +12,7 @@
  *
  * Nothing here depends on how many times it ran before: running it twice changes nothing.
  */
+import { createHash } from 'node:crypto';
 import { API_VERSION, CELULA_NAMES, InvalidResourceError, durationMs, parseCelula, parseCentral, type Celula, type Central } from '../../api/index.js';
 import type { Logger } from '../../lib/log.js';
 import type { ResourceCache } from '../runtime/cache.js';
@@ -18,9 +20,13 @@ import { findCondition, isTrue, type Condition } from '../runtime/conditions.js'
 import { TerminalError, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import { isNotFound, paths, type KubeClient, type KubeObject } from '../runtime/kube.js';
+import type { OperatorMetrics } from '../runtime/metrics.js';
+import type { AddressResolver } from '../runtime/address.js';
 import { matchesSelector } from '../runtime/selector.js';
 import { apportion } from './apportion.js';
-import type { LiveConfigPusher, RedisTarget } from './live-config.js';
+import type { Autoscaler } from '../autoscale/autoscaler.js';
+import type { RedisTarget } from '../redis/pool.js';
+import type { LiveConfigPusher } from './live-config.js';
 import { celulaSelector, LABELS, renderConfigMap, renderDeployment } from './render.js';
 import { desiredTotal } from './replicas.js';
 import { celulaStatus, stableJson, type CentralObservation, type RedisObservation } from './status.js';
@@ -41,6 +47,11 @@ export interface CelulaReconcilerDeps {
   deployments: ResourceCache<KubeObject>;
   configMaps: ResourceCache<KubeObject>;
   live: LiveConfigPusher;
+  autoscaler: Autoscaler;
+  /** Releases the célula's share of its Redis connection. */
+  forgetRedis: (key: string) => void;
+  metrics?: OperatorMetrics;
+  resolve?: AddressResolver;
   events: EventRecorder;
   logger: Logger;
   defaultImage: string;
@@ -93,7 +104,8 @@ export class CelulaReconciler {
    * status updates leave alone but any spec edit bumps; a ConfigMap's resourceVersion).
    */
   private async applyIfChanged<T extends KubeObject>(owner: string, path: string, desired: KubeObject, cached: KubeObject | undefined, versionOf: (o: KubeObject) => string | undefined): Promise<T> {
-    const hash = stableJson(desired);
+    // A digest, not the JSON: thousands of children would otherwise keep megabytes of it.
+    const hash = createHash('sha1').update(stableJson(desired)).digest('base64');
     const last = this.applied.get(path);
     const cachedVersion = cached ? versionOf(cached) : undefined;
     if (cached && last && last.hash === hash && cachedVersion !== undefined && cachedVersion === last.version) return cached as T;
@@ -117,7 +129,8 @@ export class CelulaReconciler {
     const raw = deps.celulas.get(key);
     if (!raw || raw.metadata.deletionTimestamp) {
       // Garbage collection removes the children through their owner references.
-      deps.live.forget(key);
+      deps.autoscaler.forget(key);
+      deps.forgetRedis(key);
       this.forgetApplied(key);
       return {};
     }
@@ -149,13 +162,34 @@ export class CelulaReconciler {
       }
     }
 
-    // 2. Replicas per central
-    const total = desiredTotal(celula);
+    // 2. Replicas in total, then per central
+    const redisTarget = await this.redisTarget(celula);
+    if (celula.spec.scaling.mode === 'queue' && redisTarget.ok) {
+      const { minReplicas, maxReplicas, scaleToZero, scaleDownStabilization } = celula.spec.scaling;
+      deps.autoscaler.track(key, {
+        queue: celula.spec.queue,
+        redis: redisTarget.target,
+        threads: celula.spec.threads,
+        bounds: { minReplicas, maxReplicas, scaleToZero },
+        windowMs: durationMs(scaleDownStabilization),
+        current: celula.status?.desiredReplicas ?? minReplicas,
+      });
+    } else if (celula.spec.scaling.mode !== 'queue') {
+      deps.autoscaler.forget(key);
+    }
+    const scale = celula.spec.scaling.mode === 'queue' ? deps.autoscaler.view(key) : undefined;
+    const total = desiredTotal(celula, scale);
     const shares = apportion(
       total,
-      centrals.map(({ central, healthy }) => ({ name: central.metadata.name, weight: central.spec.weight, maxChannels: central.spec.capacity.maxChannels, healthy })),
+      centrals.map(({ central, healthy }) => ({
+        name: central.metadata.name,
+        weight: central.spec.weight,
+        freeChannels: central.spec.capacity.maxChannels - this.channelsOfOthers(ns, central.metadata.name, celula.metadata.name),
+        healthy,
+      })),
       celula.spec.threads,
     );
+    for (const d of deps.autoscaler.takeDecisions(key)) deps.events.record(raw, 'Normal', d.to > d.from ? 'ScaledUp' : 'ScaledDown', d.message);
 
     // 3. Children of healthy centrals
     const owned = (cache: ResourceCache<KubeObject>) =>
@@ -184,6 +218,8 @@ export class CelulaReconciler {
       if (!existingDeployments.some((d) => d.metadata.name === deployment.metadata.name)) {
         deps.events.record(raw, 'Normal', 'WorkersCreated', `Deployment ${deployment.metadata.name} runs ${replicas} worker(s) on Central ${name}.`);
       }
+      deps.metrics?.centralChannels.set({ namespace: ns, central: name, kind: 'allocated' }, this.channelsOfOthers(ns, name, celula.metadata.name) + replicas * celula.spec.threads);
+      deps.metrics?.centralChannels.set({ namespace: ns, central: name, kind: 'max' }, central.spec.capacity.maxChannels);
       observations.push({
         name,
         healthy,
@@ -208,7 +244,7 @@ export class CelulaReconciler {
     }
 
     // 5. Live parameters
-    const redis = await this.pushLiveConfig(key, celula, raw);
+    const redis = redisTarget.ok ? await this.pushLiveConfig(key, celula, raw, redisTarget.target) : redisTarget.observation;
     if (redis.reachable && redis.changed) {
       deps.events.record(
         raw,
@@ -221,24 +257,46 @@ export class CelulaReconciler {
     // 6. Status
     const status = celulaStatus(
       celula,
-      { selector: celulaSelector(celula), centrals: observations, missing, desiredTotal: total, unplaced: shares.unplaced, redis },
+      { selector: celulaSelector(celula), centrals: observations, missing, desiredTotal: total, unplaced: shares.unplaced, redis, ...(scale ? { scale } : {}) },
       deps.now?.() ?? new Date(),
     );
     await this.writeStatus(raw, celula, status);
+    const who = { namespace: ns, celula: celula.metadata.name };
+    deps.metrics?.celulaReplicas.set({ ...who, kind: 'actual' }, status?.replicas ?? 0);
+    deps.metrics?.celulaReplicas.set({ ...who, kind: 'ready' }, status?.readyReplicas ?? 0);
+    if (!scale) deps.metrics?.celulaReplicas.set({ ...who, kind: 'desired' }, total);
     return { requeueAfterMs: redis.reachable ? RESYNC_MS : REDIS_RETRY_MS };
   };
 
-  private async pushLiveConfig(key: string, celula: Celula, raw: KubeObject): Promise<RedisObservation> {
+  /** Channels the workers of other células can hold on `central`: their replicas there × their threads. */
+  private channelsOfOthers(ns: string, central: string, self: string): number {
+    let used = 0;
+    for (const d of this.deps.deployments.list((o) => o.metadata.namespace === ns && o.metadata.labels?.[LABELS.central] === central)) {
+      const owner = d.metadata.labels?.[LABELS.celula];
+      if (owner === undefined || owner === self) continue;
+      const threads = (this.deps.celulas.get(`${ns}/${owner}`) as { spec?: { threads?: unknown } } | undefined)?.spec?.threads;
+      const replicas = (d as { spec?: { replicas?: unknown } }).spec?.replicas;
+      if (typeof threads === 'number' && typeof replicas === 'number') used += threads * replicas;
+    }
+    return used;
+  }
+
+  private async redisTarget(celula: Celula): Promise<{ ok: true; target: RedisTarget } | { ok: false; observation: RedisObservation }> {
     const { redis } = celula.spec;
     let password: string | undefined;
     if (redis.passwordSecretRef) {
       try {
         password = await this.secretValue(celula.metadata.namespace ?? 'default', redis.passwordSecretRef.name, redis.passwordSecretRef.key, 'spec.redis.passwordSecretRef');
       } catch (error) {
-        return { reachable: false, reason: 'PasswordSecretMissing', message: (error as Error).message };
+        return { ok: false, observation: { reachable: false, reason: 'PasswordSecretMissing', message: (error as Error).message } };
       }
     }
-    const target: RedisTarget = { host: redis.host, port: redis.port, db: redis.db, prefix: redis.prefix, ...(password !== undefined ? { password } : {}) };
+    const address = this.deps.resolve?.(celula.metadata.namespace ?? 'default', redis.host, redis.port) ?? { host: redis.host, port: redis.port };
+    return { ok: true, target: { ...address, db: redis.db, prefix: redis.prefix, ...(password !== undefined ? { password } : {}) } };
+  }
+
+  private async pushLiveConfig(key: string, celula: Celula, raw: KubeObject, target: RedisTarget): Promise<RedisObservation> {
+    const { redis } = celula.spec;
     const result = await this.deps.live.push(key, celula.spec.queue, target, {
       threads: celula.spec.threads,
       retries: celula.spec.retries,

@@ -37,7 +37,7 @@ export interface RenderOptions {
   serviceAccountName?: string;
   /** AMI user name from the Central's credentials Secret. */
   amiUsername: string;
-  /** Worker replicas this célula runs on this central (the central's per-second budget is divided among them). */
+  /** Worker replicas this célula runs on this central. */
   replicas: number;
 }
 
@@ -83,21 +83,16 @@ function metadata(celula: Celula, central: Central, name: string) {
 
 /** The settings file for workers of `celula` on `central`. */
 export function workerSettings(celula: Celula, central: Central, opts: RenderOptions): ReturnType<typeof workerFileFor> {
-  const share = Math.max(1, opts.replicas);
-  return workerFileFor(celula, central, {
-    amiUsername: opts.amiUsername,
-    perWorker: {
-      // A worker never holds more calls than its threads allow; the central's channels bound the whole célula.
-      maxChannels: central.spec.capacity.maxChannels,
-      maxOriginatesPerSecond: Math.max(1, Math.floor(central.spec.capacity.maxOriginatesPerSecond / share)),
-    },
-  });
+  // The Central's whole capacity, not a share per replica: the workers of every célula on
+  // the central enforce it together through Redis (docs/protocol.md, "Central guards").
+  return workerFileFor(celula, central, { amiUsername: opts.amiUsername });
 }
 
 /**
  * Hash of what a running worker cannot pick up without a restart. Threads, retries and
- * timeouts are left out (they reach workers through Redis), and so are the per-worker limits,
- * which follow the replica count: a scale must not restart every worker.
+ * timeouts are left out: they reach workers through Redis, so a live change restarts
+ * nobody. The file no longer depends on the replica count, so neither does a scale. A
+ * change of the Central's capacity rolls the workers (they read it at start).
  */
 export function configHash(settings: ReturnType<typeof workerFileFor>): string {
   const stable = {
@@ -106,7 +101,6 @@ export function configHash(settings: ReturnType<typeof workerFileFor>): string {
     Retries: undefined,
     Timeout_Command_Response: undefined,
     Timeout_Command_ACK: undefined,
-    central: { ...settings.central, maxChannels: undefined, maxOriginatesPerSecond: undefined },
   };
   return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 16);
 }

@@ -3,6 +3,7 @@
  * reconciler only writes the result when it differs from what is there.
  */
 import type { Celula, CelulaCentralStatus, CelulaStatus } from '../../api/index.js';
+import type { ScaleView } from '../autoscale/autoscaler.js';
 import { mergeConditions, type Condition, type ConditionInput } from '../runtime/conditions.js';
 
 export interface CentralObservation {
@@ -26,6 +27,8 @@ export interface Observation {
   desiredTotal: number;
   unplaced: number;
   redis: RedisObservation;
+  /** The autoscaler's view, in queue mode. */
+  scale?: ScaleView;
 }
 
 export function celulaConditions(celula: Celula, o: Observation): ConditionInput[] {
@@ -102,7 +105,12 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
   const summary: ConditionInput = failing
     ? { type: 'Ready', status: 'False', reason: failing.reason, message: failing.message }
     : { type: 'Ready', status: 'True', reason: 'Ready', message: `${ready} workers on ${healthy.length} central(s) serve queue ${celula.spec.queue}.` };
-  return [summary, ...parts];
+  if (!o.scale) return [summary, ...parts];
+  // How the autoscaler decided, apart from Ready: a célula keeps serving while its queue is unreadable.
+  const scaling: ConditionInput = o.scale.error
+    ? { type: 'Autoscaling', status: 'False', reason: 'QueueUnreadable', message: o.scale.message }
+    : { type: 'Autoscaling', status: 'True', reason: 'FollowingQueue', message: o.scale.message };
+  return [summary, ...parts, scaling];
 }
 
 export function celulaStatus(celula: Celula, o: Observation, now: Date): CelulaStatus {
@@ -117,10 +125,11 @@ export function celulaStatus(celula: Celula, o: Observation, now: Date): CelulaS
     selector: o.selector,
     centrals,
   };
-  // Fields owned by others (the autoscaler's queue figures) are kept as they were.
-  if (celula.status?.queued !== undefined) status.queued = celula.status.queued;
-  if (celula.status?.inFlight !== undefined) status.inFlight = celula.status.inFlight;
-  if (celula.status?.lastScaleTime !== undefined) status.lastScaleTime = celula.status.lastScaleTime;
+  // Queue figures exist only where the autoscaler reads the queue (queue mode).
+  if (o.scale?.queued !== undefined) status.queued = o.scale.queued;
+  if (o.scale?.inFlight !== undefined) status.inFlight = o.scale.inFlight;
+  const scaledAt = o.scale?.lastScaleTime?.toISOString().replace(/\.\d{3}Z$/, 'Z') ?? celula.status?.lastScaleTime;
+  if (scaledAt !== undefined) status.lastScaleTime = scaledAt;
   return status;
 }
 

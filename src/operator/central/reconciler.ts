@@ -3,8 +3,9 @@
  * records what it found, then asks to run again after `spec.probe.interval`.
  *
  * `Reachable` is the last probe. `Ready` (the one Celulas act on) tolerates a short blip:
- * a central that was Ready stays Ready until its probes have failed for `FAILURE_GRACE`
- * intervals, because taking a central away deletes its worker Deployments.
+ * a central that was Ready stays Ready until `FAILURE_GRACE` probes in a row have failed
+ * (or, for a leader that did not see them, until they have failed for as many intervals),
+ * because taking a central away deletes its worker Deployments.
  */
 import { API_VERSION, CENTRAL_NAMES, InvalidResourceError, durationMs, parseCentral, type Central } from '../../api/index.js';
 import type { Logger } from '../../lib/log.js';
@@ -15,8 +16,9 @@ import type { EventRecorder } from '../runtime/events.js';
 import { isNotFound, paths, type KubeClient, type KubeObject } from '../runtime/kube.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Prober, ProbeResult } from './probe.js';
+import type { AddressResolver } from '../runtime/address.js';
 
-/** Intervals of failed probes before a Ready central stops being Ready. */
+/** Failed probes in a row (or intervals of failing probes) before a Ready central stops being Ready. */
 export const FAILURE_GRACE = 2;
 
 export interface CentralReconcilerDeps {
@@ -26,13 +28,21 @@ export interface CentralReconcilerDeps {
   events: EventRecorder;
   logger: Logger;
   metrics?: OperatorMetrics;
+  resolve?: AddressResolver;
   now?: () => Date;
 }
 
 const stamp = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** Reachable and Ready from one probe and the conditions before it. Pure. */
-export function centralConditions(previous: readonly Condition[] | undefined, probe: ProbeResult | { ok: false; reason: string; message: string }, intervalMs: number, now: Date): ConditionInput[] {
+export function centralConditions(
+  previous: readonly Condition[] | undefined,
+  probe: ProbeResult | { ok: false; reason: string; message: string },
+  intervalMs: number,
+  now: Date,
+  /** Failed probes in a row this process has seen, this one included. */
+  failedInARow = 1,
+): ConditionInput[] {
   if (probe.ok) {
     const message = `AMI ${probe.amiVersion || '(unknown version)'} answered login and Ping in ${probe.latencyMs} ms.`;
     return [
@@ -45,13 +55,13 @@ export function centralConditions(previous: readonly Condition[] | undefined, pr
   const lastReachable = findCondition(previous, 'Reachable');
   const failingSince = lastReachable?.status === 'False' ? Date.parse(lastReachable.lastTransitionTime) : now.getTime();
   const graceMs = FAILURE_GRACE * intervalMs;
-  if (wasReady && now.getTime() - failingSince < graceMs) {
+  if (wasReady && failedInARow < FAILURE_GRACE && now.getTime() - failingSince < graceMs) {
     return [
       {
         type: 'Ready',
         status: 'True',
         reason: 'ProbeFailing',
-        message: `AMI probes fail since ${stamp(new Date(failingSince))} (${probe.reason}); the central is taken out of service if they still fail ${Math.round(graceMs / 1000)} s after that.`,
+        message: `AMI probes fail since ${stamp(new Date(failingSince))} (${probe.reason}); the central is taken out of service if the next one fails too.`,
       },
       reachable,
     ];
@@ -60,12 +70,18 @@ export function centralConditions(previous: readonly Condition[] | undefined, pr
 }
 
 export class CentralReconciler {
+  /** Central key → failed probes in a row. */
+  private readonly failures = new Map<string, number>();
+
   constructor(private readonly deps: CentralReconcilerDeps) {}
 
   readonly reconcile = async (key: string): Promise<Result> => {
     const { deps } = this;
     const raw = deps.centrals.get(key);
-    if (!raw || raw.metadata.deletionTimestamp) return {};
+    if (!raw || raw.metadata.deletionTimestamp) {
+      this.failures.delete(key);
+      return {};
+    }
     let central: Central;
     try {
       central = parseCentral(raw);
@@ -82,15 +98,23 @@ export class CentralReconciler {
     const intervalMs = durationMs(central.spec.probe.interval);
     const timeoutMs = durationMs(central.spec.probe.timeout);
     const now = deps.now?.() ?? new Date();
+    const started = performance.now();
 
     const credentials = await this.credentials(central);
     const result: ProbeResult | { ok: false; reason: string; message: string } =
       'error' in credentials
         ? { ok: false, reason: 'CredentialsUnavailable', message: credentials.error }
-        : await deps.probe({ host: central.spec.ami.host, port: central.spec.ami.port, username: credentials.username, secret: credentials.secret, timeoutMs });
+        : await deps.probe({
+            ...(deps.resolve?.(central.metadata.namespace ?? 'default', central.spec.ami.host, central.spec.ami.port) ?? { host: central.spec.ami.host, port: central.spec.ami.port }),
+            username: credentials.username,
+            secret: credentials.secret,
+            timeoutMs,
+          });
 
+    const failedInARow = result.ok ? 0 : (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, failedInARow);
     const previous = central.status?.conditions as Condition[] | undefined;
-    const conditions = centralConditions(previous, result, intervalMs, now);
+    const conditions = centralConditions(previous, result, intervalMs, now, failedInARow);
     const extra: Record<string, unknown> = { observedGeneration: central.metadata.generation ?? 0, lastProbeTime: stamp(now) };
     if (result.ok) {
       Object.assign(extra, { amiVersion: result.amiVersion.slice(0, 64), banner: result.banner.slice(0, 256), latencyMs: result.latencyMs });
@@ -104,10 +128,12 @@ export class CentralReconciler {
 
     const wasReady = findCondition(previous, 'Ready');
     const isReady = conditions[0];
+    deps.metrics?.centralHealthy.set({ namespace: central.metadata.namespace ?? '', central: central.metadata.name }, isReady?.status === 'True' ? 1 : 0);
     if (isReady && (wasReady?.status !== isReady.status || (isReady.status === 'False' && wasReady.reason !== isReady.reason))) {
       deps.events.record(raw, isReady.status === 'True' ? 'Normal' : 'Warning', isReady.status === 'True' ? 'CentralReady' : isReady.reason, isReady.message);
     }
-    return { requeueAfterMs: intervalMs };
+    // Probes start an interval apart, however long each took (and never back to back).
+    return { requeueAfterMs: Math.max(100, Math.round(intervalMs - (performance.now() - started))) };
   };
 
   private async credentials(central: Central): Promise<{ username: string; secret: string } | { error: string }> {

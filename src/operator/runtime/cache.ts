@@ -6,7 +6,7 @@ import type { Logger } from '../../lib/log.js';
 import { Informer, keyOf, type InformerHandlers } from './informer.js';
 import { paths, type KubeClient, type KubeObject } from './kube.js';
 
-export interface ResourceCacheOptions {
+export interface ResourceCacheOptions<T extends KubeObject = KubeObject> {
   resource: string;
   apiVersion: string;
   plural: string;
@@ -16,12 +16,13 @@ export interface ResourceCacheOptions {
   silenceMs?: number;
   logger: Logger;
   onRestart?: (resource: string, reason: string) => void;
+  transform?: (obj: T) => T;
 }
 
 export class ResourceCache<T extends KubeObject> {
   private readonly informers: Array<Informer<T>>;
 
-  constructor(kube: KubeClient, opts: ResourceCacheOptions) {
+  constructor(kube: KubeClient, opts: ResourceCacheOptions<T>) {
     const namespaces = opts.namespaces && opts.namespaces.length > 0 ? opts.namespaces : [undefined];
     this.informers = namespaces.map(
       (ns) =>
@@ -32,6 +33,7 @@ export class ResourceCache<T extends KubeObject> {
           silenceMs: opts.silenceMs,
           logger: opts.logger,
           onRestart: opts.onRestart,
+          ...(opts.transform ? { transform: opts.transform } : {}),
         }),
     );
   }
@@ -73,4 +75,24 @@ export class ResourceCache<T extends KubeObject> {
   async stop(): Promise<void> {
     await Promise.all(this.informers.map((i) => i.stop()));
   }
+}
+
+/** Drops managedFields, which only the API server reads. */
+export function withoutManagedFields<T extends KubeObject>(obj: T): T {
+  if (!('managedFields' in obj.metadata)) return obj;
+  const { managedFields: _managed, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
+}
+
+/** Keeps what the operator reads of a child: metadata, `spec.replicas` and status. */
+export function childSummary(obj: KubeObject): KubeObject {
+  const { spec, status } = obj as { spec?: { replicas?: unknown }; status?: unknown };
+  const { apiVersion, kind } = obj;
+  return {
+    ...(apiVersion ? { apiVersion } : {}),
+    ...(kind ? { kind } : {}),
+    metadata: withoutManagedFields(obj).metadata,
+    ...(spec && 'replicas' in spec ? { spec: { replicas: spec.replicas } } : {}),
+    ...(status !== undefined ? { status } : {}),
+  };
 }

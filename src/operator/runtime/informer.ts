@@ -21,7 +21,7 @@ export interface InformerHandlers<T extends KubeObject> {
   delete?(obj: T): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   /** Name for logs and metrics, e.g. `celulas`. */
   resource: string;
   /** Collection path, e.g. /apis/apps/v1/deployments or …/namespaces/ns/deployments. */
@@ -35,6 +35,11 @@ export interface InformerOptions {
   backoff?: BackoffPolicy;
   logger: Logger;
   onRestart?: (resource: string, reason: string) => void;
+  /**
+   * Trims each object before it is cached and handed to handlers: what the operator never
+   * reads (managedFields, a Deployment's pod template) is most of an object's size.
+   */
+  transform?: (obj: T) => T;
 }
 
 export const keyOf = (obj: KubeObject): string => (obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata.name);
@@ -51,7 +56,7 @@ export class Informer<T extends KubeObject> {
 
   constructor(
     private readonly kube: KubeClient,
-    private readonly opts: InformerOptions,
+    private readonly opts: InformerOptions<T>,
   ) {
     this.clock = opts.clock ?? systemClock;
   }
@@ -187,7 +192,7 @@ export class Informer<T extends KubeObject> {
     if (event.type === 'BOOKMARK') return;
     const key = keyOf(event.object);
     if (event.type === 'DELETED') {
-      const old = this.store.get(key) ?? event.object;
+      const old = this.store.get(key) ?? (this.opts.transform ? this.opts.transform(event.object) : event.object);
       this.store.delete(key);
       this.emit((h) => h.delete?.(old));
       return;
@@ -195,7 +200,8 @@ export class Informer<T extends KubeObject> {
     this.upsert(key, event.object);
   }
 
-  private upsert(key: string, obj: T): void {
+  private upsert(key: string, received: T): void {
+    const obj = this.opts.transform ? this.opts.transform(received) : received;
     const old = this.store.get(key);
     this.store.set(key, obj);
     if (!old) this.emit((h) => h.add?.(obj));

@@ -1,13 +1,12 @@
 /**
- * The one seam to the Kubernetes API: JSON over HTTPS with the credentials of a KubeConfig
- * (@kubernetes/client-node loads the file or the in-cluster service account and applies
- * certificates and tokens). Verbs are the few the operator uses — get, list, watch,
+ * The one seam to the Kubernetes API: JSON over HTTPS with the credentials of a kubeconfig
+ * or the pod's service account (credentials.ts). Verbs are the few the operator uses — get, list, watch,
  * server-side apply (also on /status), create, update, delete — addressed by path, so one
  * client serves Celulas, Deployments and Leases alike.
  */
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+import { credentialsFromKubeconfig, inClusterCredentials, type Credentials } from './credentials.js';
 
 /** The operator's one field manager: every field it applies is owned under this name. */
 export const FIELD_MANAGER = 'multcall-operator';
@@ -89,22 +88,16 @@ export class KubeClient {
   writeGuard: WriteGuard = () => true;
   onWrite: WriteCounter = () => undefined;
 
-  constructor(readonly config: KubeConfig) {
-    const cluster = config.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster: pass --kubeconfig or run in a pod');
-    this.server = cluster.server.replace(/\/$/, '');
+  constructor(private readonly credentials: Credentials) {
+    this.server = credentials.server;
   }
 
   static fromFile(path: string): KubeClient {
-    const kc = new KubeConfig();
-    kc.loadFromFile(path);
-    return new KubeClient(kc);
+    return new KubeClient(credentialsFromKubeconfig(path));
   }
 
   static inCluster(): KubeClient {
-    const kc = new KubeConfig();
-    kc.loadFromCluster();
-    return new KubeClient(kc);
+    return new KubeClient(inClusterCredentials());
   }
 
   get<T>(path: string): Promise<T> {
@@ -206,9 +199,10 @@ export class KubeClient {
 
   private async send(method: string, path: string, body?: string, contentType?: string, signal?: AbortSignal): Promise<IncomingMessage> {
     const url = new URL(this.server + path);
-    const opts: RequestOptions = { method, headers: { accept: 'application/json' }, timeout: signal ? 0 : 30_000 };
-    await this.config.applyToHTTPSOptions(opts);
-    const headers = opts.headers as Record<string, string>;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const authorization = this.credentials.authorization();
+    if (authorization) headers.authorization = authorization;
+    const opts: RequestOptions = { method, headers, timeout: signal ? 0 : 30_000, ...(url.protocol === 'https:' ? { agent: this.credentials.agent } : {}) };
     if (body !== undefined) {
       headers['content-type'] = contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(body));

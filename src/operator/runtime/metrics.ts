@@ -10,6 +10,14 @@ export interface OperatorMetrics {
   kubeWrites: Counter<'verb' | 'resource'>;
   leader: Gauge;
   centralProbeLatency: Gauge<'namespace' | 'central'>;
+  centralHealthy: Gauge<'namespace' | 'central'>;
+  /** Channels the workers placed on a central can hold (replicas × threads over every célula) and its cap. */
+  centralChannels: Gauge<'namespace' | 'central' | 'kind'>;
+  celulaQueued: Gauge<'namespace' | 'celula'>;
+  celulaInFlight: Gauge<'namespace' | 'celula'>;
+  celulaReplicas: Gauge<'namespace' | 'celula' | 'kind'>;
+  scaleDecisions: Counter<'direction'>;
+  queuePollFailures: Counter;
 }
 
 export function createOperatorMetrics(withDefaults = true): OperatorMetrics {
@@ -45,5 +53,27 @@ export function createOperatorMetrics(withDefaults = true): OperatorMetrics {
       labelNames: ['namespace', 'central'],
       registers: [registry],
     }),
+    centralHealthy: new Gauge({
+      name: 'multcall_operator_central_healthy',
+      help: '1 while the central answers its AMI probe and may receive workers.',
+      labelNames: ['namespace', 'central'],
+      registers: [registry],
+    }),
+    centralChannels: new Gauge({
+      name: 'multcall_operator_central_channels',
+      help: 'kind=allocated: calls the workers placed on the central can hold (replicas × threads, all células); kind=max: spec.capacity.maxChannels.',
+      labelNames: ['namespace', 'central', 'kind'],
+      registers: [registry],
+    }),
+    celulaQueued: new Gauge({ name: 'multcall_operator_celula_queued', help: 'Calls waiting in the célula\'s Redis queue at the last poll.', labelNames: ['namespace', 'celula'], registers: [registry] }),
+    celulaInFlight: new Gauge({ name: 'multcall_operator_celula_in_flight', help: 'Calls held by the célula\'s workers at the last poll.', labelNames: ['namespace', 'celula'], registers: [registry] }),
+    celulaReplicas: new Gauge({
+      name: 'multcall_operator_celula_replicas',
+      help: 'kind=desired: worker replicas the operator aims for; kind=actual: worker pods that exist; kind=ready: ready ones.',
+      labelNames: ['namespace', 'celula', 'kind'],
+      registers: [registry],
+    }),
+    scaleDecisions: new Counter({ name: 'multcall_operator_scale_decisions_total', help: 'Autoscaler decisions by direction.', labelNames: ['direction'], registers: [registry] }),
+    queuePollFailures: new Counter({ name: 'multcall_operator_queue_poll_failures_total', help: 'Polls of a Redis server that failed.', registers: [registry] }),
   };
 }

@@ -67,8 +67,18 @@ export interface PbxStats {
   wireLatency?: { count: number; p50: number; p99: number; max: number };
 }
 
+export interface OriginateArrival {
+  requestId: string | undefined;
+  /** Epoch ms when the action arrived. */
+  at: number;
+}
+
 export interface PbxFaults {
   dropConnections(): void;
+  /**
+   * The central hangs for `ms`: connections stay open and what clients send is received
+   * (as a kernel would buffer it) but nothing is acted on or answered until the stall ends.
+   */
   stall(ms: number): void;
   refuseLogins(on: boolean): void;
   slowLogin(ms: number): void;
@@ -82,6 +92,8 @@ export interface PbxSimulator {
   readonly profile: PbxProfile;
   readonly banner: string;
   stats(): PbxStats;
+  /** Every Originate in order of arrival on the socket (even while stalled), with its request id. */
+  originateLog(): ReadonlyArray<OriginateArrival>;
   readonly faults: PbxFaults;
   close(): Promise<void>;
 }
@@ -188,6 +200,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   const liveCalls = new Set<SimCall>();
   const globalTimers = new Set<NodeJS.Timeout>();
   const originatesByRequest = new Map<string, number>();
+  const arrivals: OriginateArrival[] = [];
   const wireDelays: number[] = [];
   const malformed: Array<{ reason: string; sample: string }> = [];
   let originates = 0;
@@ -198,6 +211,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   let refuseLogins = false;
   let slowLoginMs = 0;
   let stalledUntil = 0;
+  let stallGeneration = 0;
   let down = false;
   let closed = false;
 
@@ -573,6 +587,10 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
 
   // ------------------------------------------------------------------ actions
 
+  function variablesOf(message: AmiMessage): Array<[string, string]> {
+    return (message.headers ?? []).filter(([k]) => k.toLowerCase() === 'variable').flatMap(([, v]) => splitVariableHeader(v));
+  }
+
   function requestIdOf(variables: Array<[string, string]>, account: string | undefined): string | undefined {
     const fromVar = variables.find(([name]) => name === 'MC_REQ')?.[1];
     return fromVar ?? (account || undefined);
@@ -580,7 +598,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
 
   function originate(session: Session, message: AmiMessage, actionId: string | undefined): Promise<void> | void {
     const f = message.fields;
-    const variables = (message.headers ?? []).filter(([k]) => k.toLowerCase() === 'variable').flatMap(([, v]) => splitVariableHeader(v));
+    const variables = variablesOf(message);
     const requestId = requestIdOf(variables, f.account);
     originates += 1;
     if (requestId !== undefined) originatesByRequest.set(requestId, (originatesByRequest.get(requestId) ?? 0) + 1);
@@ -812,8 +830,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   }
 
   function countOriginateOnly(message: AmiMessage): void {
-    const variables = (message.headers ?? []).filter(([k]) => k.toLowerCase() === 'variable').flatMap(([, v]) => splitVariableHeader(v));
-    const requestId = requestIdOf(variables, message.fields.account);
+    const requestId = requestIdOf(variablesOf(message), message.fields.account);
     originates += 1;
     if (requestId !== undefined) originatesByRequest.set(requestId, (originatesByRequest.get(requestId) ?? 0) + 1);
   }
@@ -828,7 +845,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     if (session.busy) return;
     session.busy = true;
     try {
-      while (session.queue.length > 0 && !session.closing && !session.deaf) {
+      while (session.queue.length > 0 && !session.closing && !session.deaf && Date.now() >= stalledUntil) {
         const message = session.queue.shift() as AmiMessage;
         await handle(session, message);
       }
@@ -848,6 +865,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
       strict: true,
       keepHeaders: true,
       onMessage: (message) => {
+        if ((message.fields.action ?? '').toLowerCase() === 'originate') arrivals.push({ requestId: requestIdOf(variablesOf(message), message.fields.account), at: Date.now() });
         session.queue.push(message);
         void drain(session);
       },
@@ -877,12 +895,14 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     },
     stall(ms) {
       stalledUntil = Date.now() + ms;
-      for (const s of sessions) s.socket.pause();
+      const generation = ++stallGeneration;
       later(ms, () => {
+        if (generation !== stallGeneration) return; // a later stall extends this one
+        stalledUntil = 0;
         for (const s of sessions) {
-          s.socket.resume();
           const held = s.held.splice(0);
           if (held.length && !s.socket.destroyed) s.socket.write(held.join(''));
+          void drain(s);
         }
       });
     },
@@ -921,6 +941,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     profile,
     banner,
     faults,
+    originateLog: () => [...arrivals],
     stats(): PbxStats {
       return {
         originates,

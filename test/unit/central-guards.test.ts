@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { ChannelSlots, OriginateTokens } from '../../src/worker/guards.js';
+import { CentralHealth } from '../../src/worker/health.js';
+import type { TokenGrant } from '../../src/protocol/central-store.js';
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('ChannelSlots', () => {
+  it('shares one round trip among concurrent syncs and reads the demand when it starts', async () => {
+    const pushes: Array<[number, number]> = [];
+    let release: (() => void) | undefined;
+    let demand = { inUse: 0, target: 4 };
+    const slots = new ChannelSlots(
+      async (inUse, target) => {
+        pushes.push([inUse, target]);
+        await new Promise<void>((resolve) => (release = resolve));
+        return Math.min(target, 3);
+      },
+      () => demand,
+    );
+    const first = slots.sync();
+    demand = { inUse: 1, target: 6 };
+    const second = slots.sync();
+    const third = slots.sync();
+    release?.();
+    await first;
+    expect(slots.held).toBe(3);
+    await tick();
+    release?.();
+    await Promise.all([second, third]);
+    expect(pushes).toEqual([[0, 4], [1, 6]]);
+  });
+
+  it('after a failed round trip assumes a shrink happened and a growth did not', async () => {
+    let fail = false;
+    let demand = { inUse: 0, target: 5 };
+    const slots = new ChannelSlots(
+      async (_inUse, target) => {
+        if (fail) throw new Error('connection lost');
+        return target;
+      },
+      () => demand,
+    );
+    await slots.sync();
+    expect(slots.held).toBe(5);
+    fail = true;
+    demand = { inUse: 1, target: 2 };
+    await slots.sync();
+    expect(slots.held).toBe(2);
+    demand = { inUse: 1, target: 9 };
+    await slots.sync();
+    expect(slots.held).toBe(2);
+  });
+});
+
+describe('OriginateTokens', () => {
+  it('asks once per batch, hands tokens out in order and waits for the next one', async () => {
+    const asked: number[] = [];
+    const grants: TokenGrant[] = [{ granted: 2, waitMs: 40 }, { granted: 1, waitMs: 0 }];
+    const slept: number[] = [];
+    const tokens = new OriginateTokens(
+      async (wanted) => {
+        asked.push(wanted);
+        return grants.shift() ?? { granted: wanted, waitMs: 0 };
+      },
+      async (ms) => {
+        slept.push(ms);
+      },
+    );
+    const order: number[] = [];
+    const takes = [0, 1, 2].map((i) => tokens.take(() => false).then((ok) => ok && order.push(i)));
+    await Promise.all(takes);
+    expect(asked).toEqual([3, 1]);
+    expect(slept).toEqual([40]);
+    expect(order).toEqual([0, 1, 2]);
+  });
+
+  it('a caller that no longer wants a token gets false and its token goes to the next', async () => {
+    let cancelled = false;
+    const asked: number[] = [];
+    const tokens = new OriginateTokens(
+      async (wanted) => {
+        asked.push(wanted);
+        cancelled = true; // the first caller's call was given back during the round trip
+        return { granted: 1, waitMs: 10 };
+      },
+      async () => undefined,
+    );
+    const a = tokens.take(() => cancelled);
+    const b = tokens.take(() => false);
+    expect(await a).toBe(false);
+    expect(await b).toBe(true);
+    expect(asked).toEqual([2]);
+  });
+});
+
+describe('CentralHealth', () => {
+  function setup(intervalMs = 1000, downAfterMs = 2000) {
+    let now = 0;
+    const changes: boolean[] = [];
+    const pings: Array<{ answer: () => void }> = [];
+    const health = new CentralHealth({
+      intervalMs,
+      downAfterMs,
+      now: () => now,
+      onChange: (healthy) => changes.push(healthy),
+      ping: () => new Promise<void>((resolve) => pings.push({ answer: resolve })),
+    });
+    return { health, changes, pings, advance: (ms: number) => (now += ms) };
+  }
+
+  it('goes down once nothing answered for downAfterMs, and up on the next answer', async () => {
+    const { health, changes, pings, advance } = setup();
+    health.up();
+    expect(health.healthy).toBe(true);
+    health.tick();
+    expect(pings).toHaveLength(1);
+    pings[0]?.answer();
+    await tick();
+    // The central stalls: one ping outstanding, no second one while it is.
+    advance(1000);
+    health.tick();
+    expect(pings).toHaveLength(2);
+    advance(999);
+    health.tick();
+    expect(pings).toHaveLength(2);
+    expect(health.healthy).toBe(true);
+    advance(1);
+    health.tick();
+    expect(health.healthy).toBe(false);
+    expect(changes).toEqual([true, false]);
+    pings[1]?.answer(); // the late answer: it is back
+    await tick();
+    expect(health.healthy).toBe(true);
+    expect(changes).toEqual([true, false, true]);
+  });
+
+  it('a lost connection is down at once; pings only while connected', () => {
+    const { health, changes, pings } = setup();
+    health.up();
+    health.down();
+    health.tick();
+    expect(pings).toHaveLength(0);
+    expect(health.healthy).toBe(false);
+    expect(changes).toEqual([true, false]);
+  });
+});
