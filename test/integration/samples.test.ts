@@ -6,11 +6,13 @@
  * a redis-server and a simulator started here; the operator, outside the cluster, reaches
  * them through an address map in place of cluster DNS (`redis:6379`, `pbx-sim:5038`).
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { eventually, installOperatorSurface, kubectlFor, NS, startOperatorAsChart } from '../support/operator-env.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { startPbxSimulator, type PbxSimulator } from '../../src/sim/pbx/index.js';
+import { DEFAULT_PBX_USER, startPbxSimulator, type PbxSimulator } from '../../src/sim/pbx/index.js';
 import type { RunningOperator } from '../../src/operator/main.js';
 import { Redis } from 'ioredis';
 import { celulaKeys } from '../../src/protocol/keys.js';
@@ -31,7 +33,10 @@ interface CelulaObj {
 }
 
 beforeAll(async () => {
-  [cluster, redis, pbx] = await Promise.all([startCluster(), startRedis(), startPbxSimulator({ profile: '20' })]);
+  // The simulator takes the AMI user of the samples' Secret, as the samples' simulator Deployment does.
+  const secret = parseYaml(readFileSync('deploy/samples/secret.yaml', 'utf8')) as { stringData: { username: string; secret: string } };
+  const user = { ...DEFAULT_PBX_USER, username: secret.stringData.username, secret: secret.stringData.secret };
+  [cluster, redis, pbx] = await Promise.all([startCluster(), startRedis(), startPbxSimulator({ profile: '20', users: [user] })]);
   await installOperatorSurface(cluster, [`workers.serviceAccount.extraNamespaces={${NS}}`]);
   // What cluster DNS would answer for the samples' Services.
   const services: Record<string, { host: string; port: number }> = {
