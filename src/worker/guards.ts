@@ -15,6 +15,8 @@ const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  */
 export class ChannelSlots {
   private holding = 0;
+  /** What the round trip in flight asks for: a shrink may already have happened in Redis. */
+  private asking: number | undefined;
   private waiting: Array<() => void> = [];
   private running = false;
 
@@ -24,9 +26,13 @@ export class ChannelSlots {
     private readonly demand: () => { inUse: number; target: number },
   ) {}
 
-  /** Slots held, as Redis last answered. */
+  /**
+   * Slots surely held: what Redis last answered, or less while a round trip that gives
+   * slots back is in flight. Claiming into slots a concurrent sync is returning would put
+   * calls on the central that no slot covers, and other workers would take those slots.
+   */
   get held(): number {
-    return this.holding;
+    return this.asking === undefined ? this.holding : Math.min(this.holding, this.asking);
   }
 
   sync(): Promise<void> {
@@ -41,12 +47,14 @@ export class ChannelSlots {
     while (this.waiting.length > 0) {
       const batch = this.waiting.splice(0);
       const { inUse, target } = this.demand();
+      this.asking = Math.max(inUse, target);
       try {
         this.holding = await this.push(inUse, target);
       } catch {
         // Unknown whether it ran: assume a shrink did and a growth did not.
-        this.holding = Math.min(this.holding, Math.max(inUse, target));
+        this.holding = Math.min(this.holding, this.asking);
       }
+      this.asking = undefined;
       for (const resolve of batch) resolve();
     }
     this.running = false;

@@ -18,6 +18,8 @@ export function workerMetrics(labels: { celula: string; central: string }) {
     threads: new Gauge({ name: 'multcall_worker_threads', help: 'Calls this worker may hold at once (live parameter).', registers: [registry] }),
     amiReconnects: new Counter({ name: 'multcall_worker_ami_reconnects_total', help: 'AMI connections lost and re-established.', registers: [registry] }),
     deadLetters: new Counter({ name: 'multcall_worker_dead_letters_total', help: 'Requests this worker dead-lettered, by code.', labelNames: ['code'], registers: [registry] }),
+    // Per central: sum by (central) (rate(multcall_worker_originates_total[1m])).
+    originates: new Counter({ name: 'multcall_worker_originates_total', help: 'Originate actions the central answered, accepted or refused (retries included).', registers: [registry] }),
     originateRetries: new Counter({ name: 'multcall_worker_originate_retries_total', help: 'Originates retried after the central refused them.', registers: [registry] }),
     recovered: new Counter({ name: 'multcall_worker_recovered_total', help: 'Calls taken over from dead peers, by how they were resolved.', labelNames: ['how'], registers: [registry] }),
   };

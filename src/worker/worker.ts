@@ -435,6 +435,7 @@ export class Worker {
       let reply;
       try {
         reply = await this.ami.originate(originate, this.live.commandTimeoutMs);
+        this.metrics.originates.inc();
         this.health.answered();
       } catch (error) {
         if (error instanceof AmiValidationError) {

@@ -28,6 +28,7 @@ describe('worker HTTP endpoints', () => {
     expect(body).toMatch(/multcall_worker_calls_total\{status="answered",celula="vendas",central="central-a"\} 7/);
     expect(body).toMatch(/multcall_worker_calls_total\{status="busy",celula="vendas",central="central-a"\} 3/);
     expect(body).toMatch(/multcall_worker_claim_to_originate_seconds_count\{celula="vendas",central="central-a"\} 10/);
+    expect(body).toMatch(/multcall_worker_originates_total\{celula="vendas",central="central-a"\} 10/);
     expect(body).toMatch(/multcall_worker_in_flight\{celula="vendas",central="central-a"\} 0/);
     expect(body).toMatch(/multcall_worker_ami_reconnects_total/);
     expect(body).toMatch(/multcall_worker_threads\{celula="vendas",central="central-a"\} 10/);

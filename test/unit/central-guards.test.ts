@@ -31,6 +31,29 @@ describe('ChannelSlots', () => {
     expect(pushes).toEqual([[0, 4], [1, 6]]);
   });
 
+  it('while a shrink is in flight, counts only what it keeps: nobody claims into slots being given back', async () => {
+    let release: (() => void) | undefined;
+    let demand = { inUse: 2, target: 8 };
+    const slots = new ChannelSlots(
+      async (_inUse, target) => {
+        await new Promise<void>((resolve) => (release = resolve));
+        return target;
+      },
+      () => demand,
+    );
+    const grow = slots.sync();
+    expect(slots.held).toBe(0); // a growth in flight promises nothing yet
+    release?.();
+    await grow;
+    expect(slots.held).toBe(8);
+    demand = { inUse: 2, target: 2 };
+    const shrink = slots.sync();
+    expect(slots.held).toBe(2); // Redis may already hold 2: the other 6 are not ours to fill
+    release?.();
+    await shrink;
+    expect(slots.held).toBe(2);
+  });
+
   it('after a failed round trip assumes a shrink happened and a growth did not', async () => {
     let fail = false;
     let demand = { inUse: 0, target: 5 };
