@@ -1,12 +1,14 @@
 /**
  * The Redis ceiling for bench/worker.ts: a bare ioredis loop, in its own process like the
- * worker, doing per call exactly the worker's Redis operations — claim (batched), mark
- * originating, record originated + push the ACK, take the ACK reply from the inbox, store the
- * CodLigacao, publish the result — with no AMI and no PBX. Exits when the queue is empty.
+ * worker, doing per call exactly the worker's Redis operations — the central's channel slots
+ * and Originate tokens (one round trip each per batch), claim (batched), mark originating,
+ * record originated + push the ACK, take the ACK reply from the inbox, store the CodLigacao,
+ * publish the result — with no AMI and no PBX. Exits when the queue is empty.
  *   node --import tsx bench/ceiling-loop.ts <redis port> <célula> <concurrency>
  */
 import { Redis } from 'ioredis';
 import { CelulaStore } from '../src/protocol/store.js';
+import { CentralStore, defaultBurst } from '../src/protocol/central-store.js';
 
 const [port, celula, concurrencyArg] = process.argv.slice(2);
 const concurrency = Number(concurrencyArg ?? 500);
@@ -14,6 +16,11 @@ const redis = new Redis({ port: Number(port), host: '127.0.0.1', enableAutoPipel
 const inboxConnection = new Redis({ port: Number(port), host: '127.0.0.1' });
 const store = new CelulaStore(redis, { celula: celula ?? 'bench' });
 const worker = 'ceiling';
+// As bench/worker.ts configures the worker's central.
+const central = new CentralStore(redis, { central: 'bench-central' });
+const MAX_CHANNELS = 100_000;
+const RATE = 10_000;
+const BURST = defaultBurst(RATE);
 const inbox = store.keys.inbox(worker);
 
 const waiting = new Map<string, () => void>();
@@ -40,7 +47,9 @@ async function place(id: string): Promise<void> {
 const inFlight = new Set<Promise<void>>();
 for (;;) {
   const room = concurrency - inFlight.size;
+  if (room > 0) await central.holdSlots(`${store.celula}/${worker}`, inFlight.size, inFlight.size + room, MAX_CHANNELS, 20_000);
   const claimed = room > 0 ? await store.claim(worker, 'c', room, Date.now()) : [];
+  if (claimed.length > 0) await central.takeTokens(claimed.length, RATE, BURST);
   for (const { id } of claimed) {
     const p = place(id).finally(() => inFlight.delete(p));
     inFlight.add(p);
