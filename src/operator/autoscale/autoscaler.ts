@@ -14,8 +14,13 @@ import { recommend, Stabilizer, type ScalingBounds } from './recommend.js';
 
 /** How often the queues are read by default; the signal is never older than this plus one poll. */
 export const DEFAULT_POLL_MS = 500;
-/** Queue figures in status are refreshed at most this often when nothing else changes (each refresh is an API write). */
+/**
+ * Queue figures in status are refreshed at most this often when nothing else changes (each
+ * refresh is an API write), and less often with many células: at most
+ * STATUS_REFRESHES_PER_S over all of them.
+ */
 export const STATUS_REFRESH_MS = 10_000;
+export const STATUS_REFRESHES_PER_S = 20;
 
 export interface AutoscaleTarget {
   queue: string;
@@ -224,6 +229,7 @@ export class Autoscaler {
     }
     const r = t.reported;
     const figuresMoved = !r || r.queued !== queued || r.inFlight !== inFlight;
-    if (recovered || (figuresMoved && now - (r?.at ?? 0) >= STATUS_REFRESH_MS)) this.opts.onChange(key);
+    const refreshMs = Math.max(STATUS_REFRESH_MS, (this.tracked.size * 1000) / STATUS_REFRESHES_PER_S);
+    if (recovered || (figuresMoved && now - (r?.at ?? 0) >= refreshMs)) this.opts.onChange(key);
   }
 }
