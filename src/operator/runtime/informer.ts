@@ -113,7 +113,9 @@ export class Informer<T extends KubeObject> {
         }
         const delay = backoffMs(this.opts.backoff ?? INFORMER_BACKOFF, failures++, () => this.clock.random());
         this.opts.onRestart?.(this.opts.resource, error instanceof SilenceError ? 'silence' : 'error');
-        this.opts.logger.warn({ resource: this.opts.resource, err: (error as Error).message, retryInMs: delay }, 'informer failed; restarting');
+        // A 404 on the collection itself is nearly always a missing CRD: say so.
+        const hint = error instanceof KubeApiError && error.status === 404 ? { hint: `${this.opts.path} is not served: are the CRDs installed? (kubectl apply --server-side -f crds/)` } : {};
+        this.opts.logger.warn({ resource: this.opts.resource, err: (error as Error).message, retryInMs: delay, ...hint }, 'informer failed; restarting');
         await sleep(this.clock, delay, signal);
       }
     }
