@@ -63,8 +63,8 @@ export const centralStatus = z
     conditions: conditions('Reachable: the last AMI probe succeeded. Ready: the central may receive calls.'),
     amiVersion: z.string().max(64).optional().describe('AMI protocol version from the greeting banner, e.g. 9.0.0.'),
     banner: z.string().max(256).optional().describe('The greeting line the central sent, e.g. Asterisk Call Manager/9.0.0.'),
-    lastProbeTime: timestamp.optional().describe('When the central was last probed.'),
-    latencyMs: z.number().int().min(0).optional().describe('Milliseconds the last probe took.'),
+    lastProbeTime: timestamp.optional().describe('When the central was last probed, as of the last status write: written when a condition changes, else at least every minute.'),
+    latencyMs: z.number().int().min(0).optional().describe('Milliseconds the probe of lastProbeTime took.'),
   })
   .describe('What the operator observed; written by the operator only.');
 export type CentralStatus = z.infer<typeof centralStatus>;

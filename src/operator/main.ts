@@ -105,34 +105,36 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     metrics: autoscalerMetrics(metrics),
     ...(opts.queuePollMs !== undefined ? { intervalMs: opts.queuePollMs } : {}),
   });
+  const celulaReconciler = new CelulaReconciler({
+    kube,
+    celulas,
+    centrals,
+    deployments,
+    configMaps,
+    live,
+    autoscaler,
+    forgetRedis: (key) => redisPool.forget(key),
+    ...(opts.resolve ? { resolve: opts.resolve } : {}),
+    metrics,
+    events,
+    logger,
+    defaultImage: opts.workerImage,
+    ...(opts.workerServiceAccount ? { workerServiceAccount: opts.workerServiceAccount } : {}),
+  });
   const celulaController = new Controller({
     kind: 'Celula',
     workers: opts.celulaWorkers ?? 4,
     logger,
     metrics,
-    reconcile: new CelulaReconciler({
-      kube,
-      celulas,
-      centrals,
-      deployments,
-      configMaps,
-      live,
-      autoscaler,
-      forgetRedis: (key) => redisPool.forget(key),
-      ...(opts.resolve ? { resolve: opts.resolve } : {}),
-      metrics,
-      events,
-      logger,
-      defaultImage: opts.workerImage,
-      ...(opts.workerServiceAccount ? { workerServiceAccount: opts.workerServiceAccount } : {}),
-    }).reconcile,
+    reconcile: celulaReconciler.reconcile,
   });
+  const centralReconciler = new CentralReconciler({ kube, centrals, probe: opts.probe ?? probeAmi, events, logger, metrics, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
   const centralController = new Controller({
     kind: 'Central',
     workers: opts.centralWorkers ?? 4,
     logger,
     metrics,
-    reconcile: new CentralReconciler({ kube, centrals, probe: opts.probe ?? probeAmi, events, logger, metrics, ...(opts.resolve ? { resolve: opts.resolve } : {}) }).reconcile,
+    reconcile: centralReconciler.reconcile,
   });
 
   enqueueCelula = (key) => celulaController.enqueue(key);
@@ -179,23 +181,30 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     if (owner && o.metadata.namespace) celulaController.enqueue(`${o.metadata.namespace}/${owner.name}`);
   };
   for (const cache of [deployments, configMaps]) cache.on({ add: toOwner, update: (_a, b) => toOwner(b), delete: toOwner });
-  // A central's free channels are shared: when one célula's workers there shrink or go,
-  // the células that could not place all theirs (CapacityReached) re-apportion. Growth
-  // never frees room, and the others have what they want, so nothing else is requeued.
+  // A central's free channels are shared: when one célula's workers there shrink or go, or
+  // a célula there lowers its threads, the células that could not place all their
+  // replicas re-apportion. Growth never frees room, and the others have what they want.
   const replicasOf = (o: KubeObject) => (o as { spec?: { replicas?: unknown } }).spec?.replicas;
-  const shortOfRoom = (c: KubeObject) =>
-    ((c as { status?: { conditions?: Condition[] } }).status?.conditions ?? []).some((x) => x.type === 'WorkersAvailable' && x.reason === 'CapacityReached');
-  const requeueShortOfRoom = (d: KubeObject) => {
-    const central = centrals.get(`${d.metadata.namespace ?? ''}/${d.metadata.labels?.[LABELS.central] ?? ''}`);
+  const requeueShortOfRoom = (central: KubeObject | undefined, except: string) => {
     if (!central) return;
-    for (const key of celulasSelecting(central)) if (shortOfRoom(celulas.get(key) ?? d) && key !== `${d.metadata.namespace}/${d.metadata.labels?.[LABELS.celula]}`) celulaController.enqueue(key);
+    for (const key of celulasSelecting(central)) if (key !== except && celulaReconciler.isShortOfRoom(key)) celulaController.enqueue(key);
   };
+  const centralOf = (d: KubeObject) => centrals.get(`${d.metadata.namespace ?? ''}/${d.metadata.labels?.[LABELS.central] ?? ''}`);
+  const ownerKey = (d: KubeObject) => `${d.metadata.namespace ?? ''}/${d.metadata.labels?.[LABELS.celula] ?? ''}`;
   deployments.on({
     update: (a, b) => {
       const [was, now] = [replicasOf(a), replicasOf(b)];
-      if (typeof was === 'number' && typeof now === 'number' && now < was) requeueShortOfRoom(b);
+      if (typeof was === 'number' && typeof now === 'number' && now < was) requeueShortOfRoom(centralOf(b), ownerKey(b));
     },
-    delete: requeueShortOfRoom,
+    delete: (d) => requeueShortOfRoom(centralOf(d), ownerKey(d)),
+  });
+  const threadsOf = (o: KubeObject) => (o as { spec?: { threads?: unknown } }).spec?.threads;
+  celulas.on({
+    update: (a, b) => {
+      const [was, now] = [threadsOf(a), threadsOf(b)];
+      if (typeof was !== 'number' || typeof now !== 'number' || now >= was) return;
+      for (const d of deployments.list((o) => ownerKey(o) === keyOf(b))) requeueShortOfRoom(centralOf(d), keyOf(b));
+    },
   });
 
   const caches = [celulas, centrals, deployments, configMaps];
@@ -219,7 +228,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     metrics.leader.set(0);
     celulaController.setActive(false);
     centralController.setActive(false);
+    // What this process decided and counted is stale once another leads.
     void autoscaler.stop();
+    autoscaler.reset();
+    centralReconciler.reset();
   };
 
   let elector: LeaderElector | undefined;

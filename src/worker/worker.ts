@@ -57,6 +57,8 @@ export class Worker {
   private readonly slots: ChannelSlots;
   private readonly tokens: OriginateTokens;
   private readonly health: CentralHealth;
+  /** Claim rounds in a row that found the central full, for the backoff. */
+  private fullRounds = 0;
   /** Slots the claim loop is about to fill: a concurrent sync must not give them back. */
   private reserved = 0;
   /** The claim loop is blocked waiting for a request: a call that ends gives its slot back at once. */
@@ -333,12 +335,17 @@ export class Worker {
         }
         const spare = await this.reserveSlots(room);
         if (spare <= 0) {
-          // The central is full for all células together: leave queued requests to workers of other centrals.
+          // The central is full for all células together: leave queued requests to workers of
+          // other centrals. Ask again less often the longer it stays full (up to ~1 s): every
+          // idle worker of every célula there asks, and each ask reads every holder. A call of
+          // ours that ends wakes us at once.
           this.reserved = 0;
           await this.standDown(false);
-          await this.waitForKick(50 + Math.random() * 100);
+          await this.waitForKick(Math.min(1000, 50 * 2 ** this.fullRounds) * (0.5 + Math.random()));
+          this.fullRounds = Math.min(this.fullRounds + 1, 5);
           continue;
         }
+        this.fullRounds = 0;
         const claimed = await this.store.claim(this.id, this.settings.central.name, spare, this.now());
         this.landed = false;
         for (const { id, raw } of claimed) this.accept(id, raw);

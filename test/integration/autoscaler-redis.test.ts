@@ -66,10 +66,35 @@ describe('autoscaler on a real Redis', () => {
     client.disconnect();
   });
 
-  it('keeps its decision while Redis is away, says why, and resumes when it is back', async () => {
+  it('holds a rise right after a rise for 2 s, and applies a lowered maxReplicas at once', async () => {
+    const client = redis.client();
     const pool = new RedisPool();
+    let clock = 1_000_000;
+    const scaler = new Autoscaler({ pool, logger: silentLogger, onChange: () => undefined, now: () => clock });
+    scaler.track('ns/d', target('d'));
+    await client.lpush(celulaKeys('d').dial, ...Array.from({ length: 30 }, (_, i) => `r${i}`));
+    await scaler.pollOnce();
+    expect(scaler.view('ns/d')?.desired).toBe(3);
+    await client.lpush(celulaKeys('d').dial, ...Array.from({ length: 30 }, (_, i) => `s${i}`));
+    clock += 500;
+    await scaler.pollOnce();
+    expect(scaler.view('ns/d')?.desired).toBe(3);
+    clock += 1_600;
+    await scaler.pollOnce();
+    expect(scaler.view('ns/d')?.desired).toBe(6);
+    scaler.track('ns/d', target('d', { bounds: { minReplicas: 1, maxReplicas: 2, scaleToZero: false } }));
+    expect(scaler.view('ns/d')?.desired).toBe(2);
+    expect(scaler.takeDecisions('ns/d').map((d) => d.to)).toEqual([3, 6, 2]);
+    scaler.forget('ns/d');
+    pool.closeAll();
+    client.disconnect();
+  });
+
+  it('keeps its decision while Redis is away, says why, and resumes when it is back', async () => {
+    let clock = 1_000_000;
+    const pool = new RedisPool(() => clock);
     const changed: string[] = [];
-    const scaler = new Autoscaler({ pool, logger: silentLogger, onChange: (k) => changed.push(k) });
+    const scaler = new Autoscaler({ pool, logger: silentLogger, onChange: (k) => changed.push(k), now: () => clock });
     const client = redis.client();
     await client.lpush(celulaKeys('c').dial, ...Array.from({ length: 40 }, (_, i) => `r${i}`));
     scaler.track('ns/c', target('c'));
@@ -85,10 +110,19 @@ describe('autoscaler on a real Redis', () => {
     expect(away?.error).toMatch(/does not answer/);
     expect(away?.message).toMatch(/^Queue not readable, keeping 4 worker\(s\)/);
     expect(changed).toEqual(['ns/c']);
+    // Tracking again (a reconcile) keeps the error: only a poll that reads the queue clears it.
+    scaler.track('ns/c', target('c'));
+    expect(scaler.view('ns/c')?.error).toMatch(/does not answer/);
     await restarting;
 
     await client.del(celulaKeys('c').dial);
     await client.lpush(celulaKeys('c').dial, ...Array.from({ length: 70 }, (_, i) => `r${i}`));
+    // For 5 s after a failed connect the endpoint answers with that failure, without trying.
+    const quick = performance.now();
+    await scaler.pollOnce();
+    expect(performance.now() - quick).toBeLessThan(100);
+    expect(scaler.view('ns/c')?.error).toMatch(/does not answer/);
+    clock += 5_001;
     await scaler.pollOnce();
     expect(scaler.view('ns/c')).toMatchObject({ desired: 7, queued: 70 });
     expect(scaler.view('ns/c')?.error).toBeUndefined();

@@ -7,6 +7,7 @@
  *
  * Only the leader polls: a standby's decisions would go nowhere.
  */
+import type { Redis } from 'ioredis';
 import type { Logger } from '../../lib/log.js';
 import { celulaKeys } from '../../protocol/keys.js';
 import { endpointOf, type RedisPool, type RedisTarget } from '../redis/pool.js';
@@ -21,6 +22,8 @@ export const DEFAULT_POLL_MS = 500;
  */
 export const STATUS_REFRESH_MS = 10_000;
 export const STATUS_REFRESHES_PER_S = 20;
+/** Least time between two rises of one célula (a first rise is never held back). */
+export const SCALE_UP_COOLDOWN_MS = 2_000;
 
 export interface AutoscaleTarget {
   queue: string;
@@ -61,6 +64,8 @@ interface Tracked extends ScaleView {
   target: AutoscaleTarget;
   stabilizer: Stabilizer;
   decisions: ScaleDecision[];
+  /** When the last rise was applied, for the cooldown between rises. */
+  lastRise?: number;
   /** The figures status last showed, and when: refreshing them costs an API write. */
   reported?: { queued?: number; inFlight?: number; error?: string; at: number };
 }
@@ -81,7 +86,9 @@ export class Autoscaler {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  private polling: Promise<void> | undefined;
+  private generation = 0;
+  /** Endpoint → its poll in progress. */
+  private readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: AutoscalerOptions) {
     this.intervalMs = opts.intervalMs ?? DEFAULT_POLL_MS;
@@ -94,8 +101,10 @@ export class Autoscaler {
     if (existing) {
       existing.target = target;
       existing.stabilizer.setWindow(target.windowMs);
-      // New bounds or threads apply at once, without waiting for the next poll.
-      if (existing.queued !== undefined && existing.inFlight !== undefined) this.decide(key, existing, existing.queued, existing.inFlight);
+      // New bounds or threads apply at once from the last good figures; while the queue is
+      // unreadable only a successful poll decides (and clears the error).
+      if (existing.error === undefined && existing.queued !== undefined && existing.inFlight !== undefined) this.decide(key, existing, existing.queued, existing.inFlight);
+      else if (existing.desired > target.bounds.maxReplicas) this.apply(key, existing, target.bounds.maxReplicas, this.now());
       return;
     }
     const stabilizer = new Stabilizer(target.windowMs);
@@ -108,6 +117,14 @@ export class Autoscaler {
 
   forget(key: string): void {
     if (this.tracked.delete(key)) this.opts.metrics?.forget(key);
+  }
+
+  /**
+   * Forgets every célula: after losing the lease, what this process knew is stale. Should
+   * it lead again, each célula starts over from the replicas its status shows.
+   */
+  reset(): void {
+    for (const key of [...this.tracked.keys()]) this.forget(key);
   }
 
   has(key: string): boolean {
@@ -141,38 +158,52 @@ export class Autoscaler {
   start(): void {
     if (this.running) return;
     this.running = true;
-    const tick = async () => {
-      const started = this.now();
-      this.polling = this.pollOnce();
-      await this.polling;
-      if (this.running) this.timer = setTimeout(() => void tick(), Math.max(0, this.intervalMs - (this.now() - started)));
+    const generation = ++this.generation;
+    const tick = () => {
+      // A loop of an earlier leadership term ends here.
+      if (!this.running || generation !== this.generation) return;
+      void this.pollOnce();
+      this.timer = setTimeout(tick, this.intervalMs);
     };
-    void tick();
+    tick();
   }
 
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
-    await this.polling;
+    await Promise.all(this.inFlight.values());
   }
 
-  /** Reads every tracked queue once: one pipeline per Redis server, all servers at once. */
+  /**
+   * Reads every tracked queue once: one pipeline per Redis server, all servers at once. A
+   * server still answering the previous poll is skipped, so one slow or unreachable Redis
+   * holds back only the células that live on it.
+   */
   async pollOnce(): Promise<void> {
     const groups = new Map<string, Array<[string, Tracked]>>();
     for (const entry of this.tracked) {
       const endpoint = endpointOf(entry[1].target.redis);
-      const group = groups.get(endpoint) ?? [];
-      groups.set(endpoint, group.concat([entry]));
+      const group = groups.get(endpoint);
+      if (group) group.push(entry);
+      else groups.set(endpoint, [entry]);
     }
-    await Promise.all([...groups.values()].map((group) => this.pollGroup(group)));
+    const started: Array<Promise<void>> = [];
+    for (const [endpoint, group] of groups) {
+      if (this.inFlight.has(endpoint)) continue;
+      const poll = this.pollGroup(group).finally(() => this.inFlight.delete(endpoint));
+      this.inFlight.set(endpoint, poll);
+      started.push(poll);
+    }
+    await Promise.all(started);
   }
 
   private async pollGroup(group: Array<[string, Tracked]>): Promise<void> {
     const [firstKey, first] = group[0]!;
     const target = first.target.redis;
     let replies: Array<[Error | null, unknown]> | null;
+    let redis: Redis | undefined;
     try {
-      const redis = await this.opts.pool.client(firstKey, target);
+      redis = await this.opts.pool.client(firstKey, target);
       const pipeline = redis.pipeline();
       for (const [, t] of group) {
         const keys = celulaKeys(t.target.queue, t.target.redis.prefix);
@@ -181,7 +212,7 @@ export class Autoscaler {
       replies = await pipeline.exec();
       if (!replies) throw new Error('the pipeline was discarded');
     } catch (error) {
-      this.opts.pool.drop(target);
+      if (redis) this.opts.pool.drop(target, redis);
       this.opts.metrics?.pollFailed();
       const message = `Redis at ${target.host}:${target.port} does not answer: ${(error as Error).message}`;
       for (const [key, t] of group) this.fail(key, t, message);
@@ -211,25 +242,36 @@ export class Autoscaler {
     this.opts.metrics?.signal(key, queued, inFlight);
     const now = this.now();
     const rec = recommend(queued + inFlight, threads, bounds);
-    const next = t.stabilizer.add(now, rec.replicas);
+    // The window's maximum, but never above a maxReplicas that was lowered meanwhile.
+    const next = Math.min(bounds.maxReplicas, t.stabilizer.add(now, rec.replicas));
     const inputs = `${queued} queued + ${inFlight} in flight at ${threads} threads per worker`;
     const capped = rec.wanted > bounds.maxReplicas ? ` (${rec.wanted} wanted, capped at maxReplicas ${bounds.maxReplicas})` : '';
     const held = next > rec.replicas ? `; holding ${next} for the ${windowMs / 1000} s scale-down window` : '';
     t.message = `${inputs} → ${rec.replicas} worker(s)${capped}${held}.`;
-    if (next !== t.desired) {
-      const from = t.desired;
-      t.desired = next;
-      t.lastScaleTime = new Date(now);
-      t.decisions.push({ from, to: next, message: `Scaled from ${from} to ${next} worker(s): ${t.message}` });
-      this.opts.metrics?.desired(key, next);
-      this.opts.metrics?.decision(next > from ? 'up' : 'down');
-      this.opts.logger.info({ celula: key, from, to: next, queued, inFlight, threads }, 'scale decision');
-      this.opts.onChange(key);
+    // A queue that keeps growing would otherwise cost a Deployment, a status and an event
+    // write every poll: a rise right after a rise waits for the cooldown (the next poll after
+    // it applies the latest figure). A burst still shows at once.
+    const coolingDown = next > t.desired && t.lastRise !== undefined && now - t.lastRise < SCALE_UP_COOLDOWN_MS;
+    if (next !== t.desired && !coolingDown) {
+      this.apply(key, t, next, now);
       return;
     }
     const r = t.reported;
     const figuresMoved = !r || r.queued !== queued || r.inFlight !== inFlight;
     const refreshMs = Math.max(STATUS_REFRESH_MS, (this.tracked.size * 1000) / STATUS_REFRESHES_PER_S);
     if (recovered || (figuresMoved && now - (r?.at ?? 0) >= refreshMs)) this.opts.onChange(key);
+  }
+
+  private apply(key: string, t: Tracked, next: number, now: number): void {
+    const from = t.desired;
+    t.desired = next;
+    t.lastScaleTime = new Date(now);
+    if (next > from) t.lastRise = now;
+    else delete t.lastRise;
+    t.decisions.push({ from, to: next, message: `Scaled from ${from} to ${next} worker(s): ${t.message}` });
+    this.opts.metrics?.desired(key, next);
+    this.opts.metrics?.decision(next > from ? 'up' : 'down');
+    this.opts.logger.info({ celula: key, from, to: next, queued: t.queued, inFlight: t.inFlight, threads: t.target.threads }, 'scale decision');
+    this.opts.onChange(key);
   }
 }

@@ -3,6 +3,7 @@
  * where running workers pick them up within a second (docs/protocol.md §7). A Redis that
  * does not answer is reported, never thrown past the reconciler.
  */
+import type { Redis } from 'ioredis';
 import { CelulaStore } from '../../protocol/store.js';
 import type { LiveConfig } from '../../protocol/messages.js';
 import type { RedisPool, RedisTarget } from '../redis/pool.js';
@@ -14,8 +15,9 @@ export class LiveConfigPusher {
 
   /** Makes the hash hold `config`; writes (and announces) only the fields that differ. */
   async push(celulaKey: string, queue: string, target: RedisTarget, config: LiveConfig): Promise<PushResult> {
+    let redis: Redis | undefined;
     try {
-      const redis = await this.pool.client(celulaKey, target);
+      redis = await this.pool.client(celulaKey, target);
       const store = new CelulaStore(redis, { celula: queue, prefix: target.prefix });
       const current = await store.readConfig();
       const stale: Partial<LiveConfig> = {};
@@ -24,7 +26,7 @@ export class LiveConfigPusher {
       await store.writeConfig(stale);
       return { ok: true, changed: true };
     } catch (error) {
-      this.pool.drop(target);
+      if (redis) this.pool.drop(target, redis);
       return { ok: false, error: (error as Error).message };
     }
   }

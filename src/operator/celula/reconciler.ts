@@ -93,6 +93,8 @@ export class CelulaReconciler {
    * re-queues its Celula; without this, each of those would cost six no-op applies.
    */
   private readonly applied = new Map<string, Applied>();
+  /** Células that could not place all their replicas at their last reconcile. */
+  private readonly shortOfRoom = new Set<string>();
   /** Célula key → the paths of its children in `applied`, to forget them with it. */
   private readonly appliedBy = new Map<string, Set<string>>();
 
@@ -119,6 +121,11 @@ export class CelulaReconciler {
     return result;
   }
 
+  /** Whether the célula wanted more replicas than the Centrals' free channels allowed. */
+  isShortOfRoom(key: string): boolean {
+    return this.shortOfRoom.has(key);
+  }
+
   private forgetApplied(owner: string): void {
     for (const path of this.appliedBy.get(owner) ?? []) this.applied.delete(path);
     this.appliedBy.delete(owner);
@@ -132,6 +139,9 @@ export class CelulaReconciler {
       deps.autoscaler.forget(key);
       deps.forgetRedis(key);
       this.forgetApplied(key);
+      this.shortOfRoom.delete(key);
+      const [namespace = '', name = ''] = key.split('/');
+      for (const kind of ['desired', 'actual', 'ready']) deps.metrics?.celulaReplicas.remove({ namespace, celula: name, kind });
       return {};
     }
     let celula: Celula;
@@ -139,6 +149,8 @@ export class CelulaReconciler {
       celula = parseCelula(raw);
     } catch (error) {
       if (error instanceof InvalidResourceError) {
+        // Nothing drives a célula the operator cannot read: its workers stay as they are.
+        deps.autoscaler.forget(key);
         await this.writeInvalid(raw, error);
         throw new TerminalError(error.message);
       }
@@ -189,6 +201,8 @@ export class CelulaReconciler {
       })),
       celula.spec.threads,
     );
+    if (shares.unplaced > 0) this.shortOfRoom.add(key);
+    else this.shortOfRoom.delete(key);
     for (const d of deps.autoscaler.takeDecisions(key)) deps.events.record(raw, 'Normal', d.to > d.from ? 'ScaledUp' : 'ScaledDown', d.message);
 
     // 3. Children of healthy centrals
@@ -344,6 +358,8 @@ export class CelulaReconciler {
     const ns = raw.metadata.namespace ?? 'default';
     const stamp = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const message = `The Celula is invalid: ${error.problems.join('; ')}. Fix the spec; the operator retries when it changes.`;
+    const ready = findCondition((raw as { status?: { conditions?: Condition[] } }).status?.conditions, 'Ready');
+    if (ready?.reason === 'InvalidSpec' && ready.message === message) return; // said already
     await this.deps.kube.apply(`${celulaPath(ns, raw.metadata.name)}/status`, {
       apiVersion: API_VERSION,
       kind: 'Celula',

@@ -15,7 +15,7 @@ export function desiredTotal(celula: Celula, scale?: Pick<ScaleView, 'desired'>)
       // An HPA or KEDA writes spec.replicas through the scale subresource; the bounds still hold.
       return clamp(celula.spec.replicas ?? minReplicas, minReplicas);
     case 'queue':
-      if (scale) return scale.desired;
+      if (scale) return Math.min(maxReplicas, scale.desired);
       return clamp(celula.status?.desiredReplicas ?? minReplicas, scaleToZero ? 0 : minReplicas);
   }
 }

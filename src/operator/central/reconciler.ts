@@ -17,6 +17,10 @@ import { isNotFound, paths, type KubeClient, type KubeObject } from '../runtime/
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Prober, ProbeResult } from './probe.js';
 import type { AddressResolver } from '../runtime/address.js';
+import { stableJson } from '../celula/status.js';
+
+/** Status is rewritten at least this often while nothing else in it changes (lastProbeTime, latencyMs). */
+export const STATUS_REFRESH_MS = 60_000;
 
 /** Failed probes in a row (or intervals of failing probes) before a Ready central stops being Ready. */
 export const FAILURE_GRACE = 2;
@@ -44,7 +48,8 @@ export function centralConditions(
   failedInARow = 1,
 ): ConditionInput[] {
   if (probe.ok) {
-    const message = `AMI ${probe.amiVersion || '(unknown version)'} answered login and Ping in ${probe.latencyMs} ms.`;
+    // No latency here: it changes every probe, and status.latencyMs carries it.
+    const message = `AMI ${probe.amiVersion || '(unknown version)'} answers login and Ping.`;
     return [
       { type: 'Ready', status: 'True', reason: 'Reachable', message: 'The central answers AMI; células may place calls on it.' },
       { type: 'Reachable', status: 'True', reason: 'ProbeSucceeded', message },
@@ -75,11 +80,20 @@ export class CentralReconciler {
 
   constructor(private readonly deps: CentralReconcilerDeps) {}
 
+  /** Forgets the failure counts: a process that leads again has not seen the probes meanwhile. */
+  reset(): void {
+    this.failures.clear();
+  }
+
   readonly reconcile = async (key: string): Promise<Result> => {
     const { deps } = this;
     const raw = deps.centrals.get(key);
     if (!raw || raw.metadata.deletionTimestamp) {
       this.failures.delete(key);
+      const [namespace = '', name = ''] = key.split('/');
+      deps.metrics?.centralHealthy.remove({ namespace, central: name });
+      deps.metrics?.centralProbeLatency.remove({ namespace, central: name });
+      for (const kind of ['allocated', 'max']) deps.metrics?.centralChannels.remove({ namespace, central: name, kind });
       return {};
     }
     let central: Central;
@@ -154,15 +168,25 @@ export class CentralReconciler {
     }
   }
 
+  /**
+   * Writes status when something a reader acts on changed (conditions, version, banner), and
+   * otherwise at most every STATUS_REFRESH_MS: with a 1 s probe interval, a write per probe
+   * would be a write per second per Central for nothing.
+   */
   private async writeStatus(raw: KubeObject, fields: Record<string, unknown>, conditions: ConditionInput[]): Promise<void> {
     const ns = raw.metadata.namespace ?? 'default';
-    const previous = (raw as { status?: { conditions?: Condition[] } }).status?.conditions;
+    const before = (raw as { status?: Record<string, unknown> & { conditions?: Condition[]; lastProbeTime?: string } }).status;
+    const previous = before?.conditions;
     const now = this.deps.now?.() ?? new Date();
+    const merged = mergeConditions(previous, conditions, raw.metadata.generation, now);
+    const lasting = (st: Record<string, unknown> | undefined) => stableJson({ ...st, lastProbeTime: undefined, latencyMs: undefined });
+    const fresh = before?.lastProbeTime !== undefined && now.getTime() - Date.parse(before.lastProbeTime) < STATUS_REFRESH_MS;
+    if (fresh && lasting(before) === lasting({ ...fields, conditions: merged })) return;
     await this.deps.kube.apply(`${paths.object(API_VERSION, CENTRAL_NAMES.plural, ns, raw.metadata.name)}/status`, {
       apiVersion: API_VERSION,
       kind: 'Central',
       metadata: { name: raw.metadata.name, namespace: ns },
-      status: { ...fields, conditions: mergeConditions(previous, conditions, raw.metadata.generation, now) },
+      status: { ...fields, conditions: merged },
     });
   }
 }
