@@ -334,6 +334,11 @@ class NetAmiClient implements AmiClient {
     return performance.now() - started;
   }
 
+  async coreSettings(timeoutMs: number): Promise<ActionReply> {
+    const id = this.newActionId();
+    return replyOf(await this.send(this.connectedSocket(), [['Action', 'CoreSettings'], ['ActionID', id]], id, 'CoreSettings', timeoutMs));
+  }
+
   async close(): Promise<void> {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';

@@ -137,6 +137,11 @@ export interface AmiClient {
   hangup(channel: string, cause: number, timeoutMs: number): Promise<ActionReply>;
   /** Round trip of a Ping in milliseconds. */
   ping(timeoutMs: number): Promise<number>;
+  /**
+   * `Action: CoreSettings` (AsteriskVersion, AMIversion, …). Needs `write = system` or
+   * `reporting`, which a worker's user lacks: then the reply is not ok (`Permission denied`).
+   */
+  coreSettings(timeoutMs: number): Promise<ActionReply>;
   on<E extends keyof AmiClientEvents>(event: E, listener: AmiClientEvents[E]): this;
   off<E extends keyof AmiClientEvents>(event: E, listener: AmiClientEvents[E]): this;
   close(): Promise<void>;

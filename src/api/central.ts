@@ -62,6 +62,11 @@ export const centralStatus = z
     observedGeneration: z.number().int().min(0).optional().describe('metadata.generation this status describes.'),
     conditions: conditions('Reachable: the last AMI probe succeeded. Ready: the central may receive calls.'),
     amiVersion: z.string().max(64).optional().describe('AMI protocol version from the greeting banner, e.g. 9.0.0.'),
+    asteriskVersion: z
+      .string()
+      .max(64)
+      .optional()
+      .describe("Asterisk version: CoreSettings' AsteriskVersion when the AMI user may run it (write=system or reporting), else the release its AMI version ships with, e.g. 20.x for AMI 9.0.0."),
     banner: z.string().max(256).optional().describe('The greeting line the central sent, e.g. Asterisk Call Manager/9.0.0.'),
     lastProbeTime: timestamp.optional().describe('When the central was last probed, as of the last status write: written when a condition changes, else at least every minute.'),
     latencyMs: z.number().int().min(0).optional().describe('Milliseconds the probe of lastProbeTime took.'),

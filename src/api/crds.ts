@@ -115,6 +115,7 @@ export function centralCrd(): CustomResourceDefinition {
       { name: 'Max Channels', type: 'integer', jsonPath: '.spec.capacity.maxChannels', description: 'Most calls at once.' },
       { name: 'Reachable', type: 'string', jsonPath: `${condition('Reachable')}.status`, description: 'Whether the last AMI probe succeeded.' },
       { name: 'AMI', type: 'string', jsonPath: '.status.amiVersion', description: 'AMI version from the greeting banner.' },
+      { name: 'Asterisk', type: 'string', jsonPath: '.status.asteriskVersion', description: 'Asterisk version (CoreSettings, else the release of the AMI version).' },
       { name: 'Latency', type: 'integer', jsonPath: '.status.latencyMs', description: 'Milliseconds the last probe took.', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since the object was created.' },
     ],

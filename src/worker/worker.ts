@@ -408,12 +408,12 @@ export class Worker {
     let refused = 0;
     for (;;) {
       // Still `claimed`: the drain, or the claim loop when the central stops answering, gives it back.
-      if (this.stopping || !this.held.has(call.id)) return;
+      if (this.stopping || !this.owns(call)) return;
       if (!this.centralUp()) {
         await sleep(100);
         continue;
       }
-      if (!(await this.tokens.take(() => this.stopping || !this.held.has(call.id) || !this.centralUp()))) continue;
+      if (!(await this.tokens.take(() => this.stopping || !this.owns(call) || !this.centralUp()))) continue;
       const attempt = call.attempt + 1;
       const dialect = this.ami.info?.dialect ?? 'stasis';
       let originate;
@@ -421,16 +421,20 @@ export class Worker {
         originate = buildOriginate(this.settings.originate, request, this.settings.celula, this.id, attempt, dialect);
       } catch (error) {
         await this.deadLetter(call.id, 'invalid-request', (error as Error).message, raw);
-        this.drop(call.id);
+        this.drop(call.id, call);
         return;
       }
       const { channelId, otherChannelId } = originate;
       const at = this.now();
       if (!(await this.persist(() => this.store.transition(call.id, this.id, ['claimed'], 'originating', at, { a: attempt, ...(channelId ? { ch: channelId } : {}) }, originate.actionId)))) {
         // Not ours any more (a peer presumed us dead and re-queued it): never dial it.
-        this.drop(call.id);
+        this.drop(call.id, call);
         return;
       }
+      // Given back while we waited (a release whose reply a Redis restart lost) and claimed
+      // again by us: the new claim has its own loop, and the transition's token (same worker,
+      // request and attempt) matches both. Only the loop of the current claim dials.
+      if (!this.owns(call)) return;
       call.state = 'originating';
       call.attempt = attempt;
       call.actionId = originate.actionId;
@@ -449,7 +453,7 @@ export class Worker {
           this.tracker.forget(call);
           await this.persist(() => this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now()));
           await this.deadLetter(call.id, 'invalid-request', error.message, raw);
-          this.drop(call.id);
+          this.drop(call.id, call);
           return;
         }
         if (error instanceof AmiDisconnectedError && !error.sent) {
@@ -583,7 +587,7 @@ export class Worker {
   /** Gives up waiting for events after `ms`: asks the central, then reports what is known. */
   private watchdog(call: LiveCall, ms: number, onlyIfNoResponse = false): void {
     const timer = setTimeout(() => {
-      if (!this.held.has(call.id) || call.published) return;
+      if (!this.owns(call) || call.published) return;
       if (onlyIfNoResponse && call.responded) return;
       void this.resolveWithCentral([call]);
     }, ms);
@@ -604,11 +608,17 @@ export class Worker {
     this.tracker.forget(call);
     const result: CallResult = call.toResult({ celula: this.settings.celula, worker: this.id, central: this.settings.central.name }, this.now(), override);
     if (await this.persist(() => this.store.complete(result))) this.metrics.calls.inc({ status: result.status });
-    this.drop(call.id);
+    this.drop(call.id, call);
   }
 
-  /** The request left our hands (result, dead letter, given back or taken by a peer). */
-  private drop(id: string): void {
+  /** Whether `call` is the claim we hold for its request (not one given back and claimed again since). */
+  private owns(call: LiveCall): boolean {
+    return this.held.get(call.id) === call;
+  }
+
+  /** The request left our hands (result, dead letter, given back or taken by a peer); with `call`, only if that claim is the current one. */
+  private drop(id: string, call?: LiveCall): void {
+    if (call && !this.owns(call)) return;
     if (!this.held.delete(id)) return;
     this.metrics.inFlight.set(this.held.size);
     this.callGone();

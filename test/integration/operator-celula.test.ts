@@ -118,13 +118,15 @@ describe('Celula reconciler on a real control plane', () => {
     await kubectl(['apply', '-f', '-'], manifests(redis.port, pbx.port));
 
     const central = await eventually('central-a Ready', async () => {
-      const c = await getJson<{ status?: { conditions?: Condition[]; amiVersion?: string; banner?: string; latencyMs?: number; lastProbeTime?: string } }>(['central', 'central-a', '-n', NS]);
+      const c = await getJson<{ status?: { conditions?: Condition[]; amiVersion?: string; asteriskVersion?: string; banner?: string; latencyMs?: number; lastProbeTime?: string } }>(['central', 'central-a', '-n', NS]);
       return c.status?.conditions?.find((x) => x.type === 'Ready' && x.status === 'True') ? c : undefined;
     });
     timings.centralReady = performance.now() - t0;
     expect(central.status?.conditions?.find((c) => c.type === 'Reachable')?.status).toBe('True');
     expect(central.status?.banner).toMatch(/Asterisk Call Manager/);
     expect(central.status?.amiVersion).toMatch(/^\d+\.\d+/);
+    // The worker's user may not run CoreSettings: the release comes from the AMI version.
+    expect(central.status?.asteriskVersion).toBe('20.x');
     expect(typeof central.status?.latencyMs).toBe('number');
     expect(central.status?.lastProbeTime).toBeTruthy();
 

@@ -14,7 +14,7 @@ export interface ProbeTarget {
 }
 
 export type ProbeResult =
-  | { ok: true; banner: string; amiVersion: string; latencyMs: number }
+  | { ok: true; banner: string; amiVersion: string; asteriskVersion?: string; latencyMs: number }
   | { ok: false; reason: 'AuthenticationFailed' | 'Timeout' | 'ConnectionRefused' | 'HostNotFound' | 'ProbeFailed'; message: string; latencyMs: number };
 
 export type Prober = (target: ProbeTarget) => Promise<ProbeResult>;
@@ -42,7 +42,12 @@ export const probeAmi: Prober = async (target) => {
     const left = Math.max(100, target.timeoutMs - elapsed());
     await Promise.race([client.ping(left), deadline]);
     const info = client.info;
-    return { ok: true, banner: info?.banner ?? '', amiVersion: info?.amiVersion ?? '', latencyMs: elapsed() };
+    const amiVersion = info?.amiVersion ?? '';
+    const latencyMs = elapsed();
+    // Best effort, after the verdict: CoreSettings needs rights a worker's user lacks.
+    const settings = await Promise.race([client.coreSettings(Math.max(100, target.timeoutMs - elapsed())), deadline]).catch(() => undefined);
+    const asteriskVersion = (settings?.ok ? settings.fields.asteriskversion : undefined) ?? asteriskReleaseOf(amiVersion);
+    return { ok: true, banner: info?.banner ?? '', amiVersion, ...(asteriskVersion ? { asteriskVersion } : {}), latencyMs };
   } catch (error) {
     const latencyMs = elapsed();
     // The AMI client keeps retrying a refused connection until the deadline; a plain TCP
@@ -79,4 +84,17 @@ function tcpError(host: string, port: number, timeoutMs: number): Promise<Error 
     socket.once('connect', () => done(undefined));
     socket.once('error', (e) => done(e));
   });
+}
+
+/**
+ * The Asterisk release an AMI version ships with (main/manager.c's AMI_VERSION), for a user
+ * that may not run CoreSettings: `20.x` for AMI 9.x. Undefined when the version is unknown.
+ */
+export function asteriskReleaseOf(amiVersion: string): string | undefined {
+  const match = /^(\d+)\.(\d+)/.exec(amiVersion);
+  if (!match) return undefined;
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  if (major === 1) return ({ 0: '1.4.x', 1: '1.6.x or 1.8.x', 2: '10.x', 3: '11.x' } as Record<number, string>)[minor];
+  if (major === 2) return '12.x or 13.x';
+  return major >= 3 && major <= 11 ? `${major + 11}.x` : undefined;
 }

@@ -49,7 +49,8 @@ export function centralConditions(
 ): ConditionInput[] {
   if (probe.ok) {
     // No latency here: it changes every probe, and status.latencyMs carries it.
-    const message = `AMI ${probe.amiVersion || '(unknown version)'} answers login and Ping.`;
+    const release = probe.asteriskVersion ? ` (Asterisk ${probe.asteriskVersion})` : '';
+    const message = `AMI ${probe.amiVersion || '(unknown version)'}${release} answers login and Ping.`;
     return [
       { type: 'Ready', status: 'True', reason: 'Reachable', message: 'The central answers AMI; células may place calls on it.' },
       { type: 'Reachable', status: 'True', reason: 'ProbeSucceeded', message },
@@ -132,10 +133,12 @@ export class CentralReconciler {
     const extra: Record<string, unknown> = { observedGeneration: central.metadata.generation ?? 0, lastProbeTime: stamp(now) };
     if (result.ok) {
       Object.assign(extra, { amiVersion: result.amiVersion.slice(0, 64), banner: result.banner.slice(0, 256), latencyMs: result.latencyMs });
+      if (result.asteriskVersion) extra.asteriskVersion = result.asteriskVersion.slice(0, 64);
       deps.metrics?.centralProbeLatency.set({ namespace: central.metadata.namespace ?? '', central: central.metadata.name }, result.latencyMs);
     } else {
       // Keep what the last good probe learned about the central.
       if (central.status?.amiVersion) extra.amiVersion = central.status.amiVersion;
+      if (central.status?.asteriskVersion) extra.asteriskVersion = central.status.asteriskVersion;
       if (central.status?.banner) extra.banner = central.status.banner;
     }
     await this.writeStatus(raw, extra, conditions);

@@ -13,6 +13,17 @@ export const PROFILE_AMI_VERSION: Record<PbxProfile, string> = {
   '22': '11.0.0',
 };
 
+/** What CoreSettings answers as AsteriskVersion per profile. */
+export const PROFILE_ASTERISK_VERSION: Record<PbxProfile, string> = {
+  '1.8': '1.8.32.3',
+  '11': '11.25.3',
+  '13': '13.38.3',
+  '16': '16.30.1',
+  '18': '18.26.1',
+  '20': '20.11.0',
+  '22': '22.1.0',
+};
+
 export type CallOutcome =
   | { kind: 'answer'; ringMs?: number; talkMs?: number }
   | { kind: 'busy'; ringMs?: number }

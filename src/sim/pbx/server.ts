@@ -12,6 +12,7 @@ import {
   createOutcomeResolver,
   dialledNumber,
   PROFILE_AMI_VERSION,
+  PROFILE_ASTERISK_VERSION,
   seededRandom,
   type CallOutcome,
   type OutcomeMix,
@@ -107,6 +108,7 @@ const ACTION_CLASSES: Record<string, string[]> = {
   hangup: ['system', 'call'],
   command: ['command'],
   coreshowchannels: ['system', 'reporting'],
+  coresettings: ['system', 'reporting'],
   status: ['system', 'call', 'reporting'],
   getvar: ['call', 'reporting'],
 };
@@ -812,6 +814,12 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
         return originate(session, message, actionId);
       case 'coreshowchannels':
         return listChannels(session, actionId);
+      case 'coresettings':
+        return reply(
+          session,
+          [['Response', 'Success'], ['AMIversion', PROFILE_AMI_VERSION[profile]], ['AsteriskVersion', PROFILE_ASTERISK_VERSION[profile]], ['SystemName', ''], ['CoreMaxCalls', '0']],
+          actionId,
+        );
       case 'status':
         return status(session, f, actionId);
       case 'getvar': {
