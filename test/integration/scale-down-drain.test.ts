@@ -90,7 +90,9 @@ describe('scale-down during live calls', () => {
       expect(r.detail, r.id).toBeUndefined();
       expect([r.ack, r.attempts], r.id).toEqual(['replied', 1]);
       expect(r.billsec, r.id).toBeGreaterThanOrEqual(Math.floor(talk / 1000) - 1);
-      expect(r.endedAt - (r.answeredAt ?? r.endedAt), r.id).toBeGreaterThanOrEqual(talk - 100);
+      // As the worker saw it: event delivery under load shifts either end by some ms; a cut
+      // call would be seconds short.
+      expect(r.endedAt - (r.answeredAt ?? r.endedAt), r.id).toBeGreaterThanOrEqual(talk - 500);
     }
     const stats = pbx.stats();
     expect(stats.originates).toBe(TOTAL);
