@@ -37,6 +37,8 @@ import { celulaStatus, stableJson, type CentralObservation, type RedisObservatio
  * long a Redis that lost its config hash waits, and each pass costs every célula six applies.
  */
 export const RESYNC_MS = 300_000;
+/** How long a Secret read by the reconciler is reused. */
+export const SECRET_TTL_MS = 10_000;
 /** Retry sooner while Redis does not answer. */
 export const REDIS_RETRY_MS = 10_000;
 
@@ -93,6 +95,10 @@ export class CelulaReconciler {
    * re-queues its Celula; without this, each of those would cost six no-op applies.
    */
   private readonly applied = new Map<string, Applied>();
+  /** Secret path → the Secret as last read, and when. */
+  private readonly secrets = new Map<string, { at: number; secret: SecretObject }>();
+  /** Célula key → the uid its remembered state belongs to. */
+  private readonly uids = new Map<string, string>();
   /** Células that could not place all their replicas at their last reconcile. */
   private readonly shortOfRoom = new Set<string>();
   /** Célula key → the paths of its children in `applied`, to forget them with it. */
@@ -126,6 +132,12 @@ export class CelulaReconciler {
     return this.shortOfRoom.has(key);
   }
 
+  private forgetCelula(key: string): void {
+    this.deps.autoscaler.forget(key);
+    this.forgetApplied(key);
+    this.shortOfRoom.delete(key);
+  }
+
   private forgetApplied(owner: string): void {
     for (const path of this.appliedBy.get(owner) ?? []) this.applied.delete(path);
     this.appliedBy.delete(owner);
@@ -134,7 +146,15 @@ export class CelulaReconciler {
   readonly reconcile = async (key: string): Promise<Result> => {
     const { deps } = this;
     const raw = deps.celulas.get(key);
+    // Deleted and created again under the same name before we saw the deletion: what we
+    // remember (decisions, applied children) belongs to the old object.
+    const uid = raw?.metadata.uid;
+    if (raw && uid !== undefined && this.uids.get(key) !== uid) {
+      if (this.uids.has(key)) this.forgetCelula(key);
+      this.uids.set(key, uid);
+    }
     if (!raw || raw.metadata.deletionTimestamp) {
+      this.uids.delete(key);
       // Garbage collection removes the children through their owner references.
       deps.autoscaler.forget(key);
       deps.forgetRedis(key);
@@ -325,13 +345,23 @@ export class CelulaReconciler {
   }
 
   private async secretValue(ns: string, name: string, key: string, usedBy: string): Promise<string> {
-    let secret: SecretObject;
-    try {
-      secret = await this.deps.kube.get<SecretObject>(paths.object('v1', 'secrets', ns, name));
-    } catch (error) {
-      if (isNotFound(error)) throw new Error(`Secret ${ns}/${name} (named by ${usedBy}) does not exist`);
-      throw error;
+    // Read through a short-lived copy: every reconcile needs the same few Secrets (a Redis
+    // password, one AMI user per Central), and hundreds of células would otherwise GET them
+    // many times a second. A rotated value is seen within SECRET_TTL_MS.
+    const path = paths.object('v1', 'secrets', ns, name);
+    const now = performance.now();
+    let cached = this.secrets.get(path);
+    if (!cached || now - cached.at > SECRET_TTL_MS) {
+      try {
+        cached = { at: now, secret: await this.deps.kube.get<SecretObject>(path) };
+      } catch (error) {
+        this.secrets.delete(path);
+        if (isNotFound(error)) throw new Error(`Secret ${ns}/${name} (named by ${usedBy}) does not exist`);
+        throw error;
+      }
+      this.secrets.set(path, cached);
     }
+    const { secret } = cached;
     const value = secret.data?.[key];
     if (value === undefined) throw new Error(`Secret ${ns}/${name} (named by ${usedBy}) has no key ${key}`);
     return Buffer.from(value, 'base64').toString('utf8').replace(/\r?\n$/, '');
