@@ -127,10 +127,6 @@ export class Autoscaler {
     for (const key of [...this.tracked.keys()]) this.forget(key);
   }
 
-  has(key: string): boolean {
-    return this.tracked.has(key);
-  }
-
   /** What the reconciler applies and shows; reading it marks the figures as reported. */
   view(key: string): ScaleView | undefined {
     const t = this.tracked.get(key);

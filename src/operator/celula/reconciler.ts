@@ -211,12 +211,14 @@ export class CelulaReconciler {
     }
     const scale = celula.spec.scaling.mode === 'queue' ? deps.autoscaler.view(key) : undefined;
     const total = desiredTotal(celula, scale);
+    // One scan of the Deployments per Central, for the apportioning and the metrics alike.
+    const othersUse = new Map(centrals.map(({ central }) => [central.metadata.name, this.channelsOfOthers(ns, central.metadata.name, celula.metadata.name)]));
     const shares = apportion(
       total,
       centrals.map(({ central, healthy }) => ({
         name: central.metadata.name,
         weight: central.spec.weight,
-        freeChannels: central.spec.capacity.maxChannels - this.channelsOfOthers(ns, central.metadata.name, celula.metadata.name),
+        freeChannels: central.spec.capacity.maxChannels - (othersUse.get(central.metadata.name) ?? 0),
         healthy,
       })),
       celula.spec.threads,
@@ -252,7 +254,7 @@ export class CelulaReconciler {
       if (!existingDeployments.some((d) => d.metadata.name === deployment.metadata.name)) {
         deps.events.record(raw, 'Normal', 'WorkersCreated', `Deployment ${deployment.metadata.name} runs ${replicas} worker(s) on Central ${name}.`);
       }
-      deps.metrics?.centralChannels.set({ namespace: ns, central: name, kind: 'allocated' }, this.channelsOfOthers(ns, name, celula.metadata.name) + replicas * celula.spec.threads);
+      deps.metrics?.centralChannels.set({ namespace: ns, central: name, kind: 'allocated' }, (othersUse.get(name) ?? 0) + replicas * celula.spec.threads);
       deps.metrics?.centralChannels.set({ namespace: ns, central: name, kind: 'max' }, central.spec.capacity.maxChannels);
       observations.push({
         name,
