@@ -67,13 +67,18 @@ interface TokenWaiter {
 }
 
 /**
- * Originate tokens from the central's shared bucket. Callers queue; one loop asks Redis
- * for as many tokens as there are callers, hands them out in order, and sleeps until the
- * next token when the bucket runs dry.
+ * Originate tokens from the central's shared bucket. The callers of one run of code ask
+ * together, in one round trip; while the bucket has tokens, a new batch does not wait for
+ * the round trip of the one before (a call's token would otherwise wait behind another
+ * call's). Once the bucket runs dry, callers queue in order and one retry asks again when
+ * the next token is due.
  */
 export class OriginateTokens {
+  /** Callers not yet asked for, oldest first. */
   private waiters: TokenWaiter[] = [];
-  private running = false;
+  private scheduled = false;
+  /** The bucket ran dry: nobody asks until the retry. */
+  private dry = false;
 
   constructor(
     private readonly fetch: (wanted: number) => Promise<TokenGrant>,
@@ -84,10 +89,17 @@ export class OriginateTokens {
   take(cancelled: () => boolean): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       this.waiters.push({ resolve, cancelled });
-      if (this.running) return;
-      this.running = true;
-      // Start after the current run of code: the calls of one claim batch ask together.
-      queueMicrotask(() => void this.loop());
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.dry) return;
+    this.scheduled = true;
+    // Start after the current run of code: the calls of one claim batch ask together.
+    queueMicrotask(() => {
+      this.scheduled = false;
+      void this.ask();
     });
   }
 
@@ -99,28 +111,33 @@ export class OriginateTokens {
     });
   }
 
-  private async loop(): Promise<void> {
-    for (this.dropCancelled(); this.waiters.length > 0; this.dropCancelled()) {
-      let grant: TokenGrant;
-      try {
-        grant = await this.fetch(this.waiters.length);
-      } catch {
-        await this.sleep(200);
-        continue;
-      }
-      // A caller cancelled during the round trip passes its token to the next in line.
-      let left = grant.granted;
-      while (left > 0 && this.waiters.length > 0) {
-        const waiter = this.waiters.shift() as TokenWaiter;
-        if (waiter.cancelled()) {
-          waiter.resolve(false);
-          continue;
-        }
+  private async ask(): Promise<void> {
+    this.dropCancelled();
+    const batch = this.waiters.splice(0);
+    if (batch.length === 0) return;
+    let grant: TokenGrant;
+    try {
+      grant = await this.fetch(batch.length);
+    } catch {
+      grant = { granted: 0, waitMs: 200 };
+    }
+    // A caller cancelled during the round trip passes its token to the next in line.
+    let left = grant.granted;
+    const unserved: TokenWaiter[] = [];
+    for (const waiter of [...batch, ...this.waiters.splice(0)]) {
+      if (waiter.cancelled()) waiter.resolve(false);
+      else if (left > 0) {
         waiter.resolve(true);
         left -= 1;
-      }
-      if (this.waiters.length > 0) await this.sleep(Math.max(1, grant.waitMs));
+      } else unserved.push(waiter);
     }
-    this.running = false;
+    this.waiters = unserved;
+    if (grant.granted < batch.length) {
+      if (this.dry) return; // a retry is already due
+      this.dry = true;
+      await this.sleep(Math.max(1, grant.waitMs));
+      this.dry = false;
+    }
+    if (this.waiters.length > 0) this.schedule();
   }
 }

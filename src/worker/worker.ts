@@ -38,6 +38,9 @@ export interface WorkerOptions {
 
 type Live = Pick<WorkerSettings, 'threads' | 'retries' | 'commandTimeoutMs' | 'ackTimeoutMs'>;
 
+/** How long an idle worker keeps its channel slots before giving them back (seconds). */
+const IDLE_HOLD_S = 0.1;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 export class Worker {
@@ -65,6 +68,8 @@ export class Worker {
   private parked = false;
   /** A blocking move may have parked a request in our landing list. */
   private landed = false;
+  /** Requests the last claim returned. */
+  private lastClaimed = 0;
   /** Every request this worker holds, from claim to published result. */
   private readonly held = new Map<string, LiveCall>();
   private readonly overheard = new Overheard();
@@ -346,13 +351,23 @@ export class Worker {
           continue;
         }
         this.fullRounds = 0;
+        // When a request is surely or likely there (one landed, or the last claim found some),
+        // the first one's Originate token is asked for alongside the claim, so the two round
+        // trips overlap instead of following each other. If none comes, one token goes unused.
+        const early = this.landed || this.lastClaimed > 0 ? this.tokens.take(() => this.stopping) : undefined;
         const claimed = await this.store.claim(this.id, this.settings.central.name, spare, this.now());
         this.landed = false;
-        for (const { id, raw } of claimed) this.accept(id, raw);
+        this.lastClaimed = claimed.length;
+        claimed.forEach(({ id, raw }, i) => this.accept(id, raw, i === 0 ? early : undefined));
         this.reserved = 0;
         this.metrics.inFlight.set(this.held.size);
         if (claimed.length === 0) {
-          // Nothing queued: hold no idle slots while we wait.
+          // Nothing queued. At a steady trickle the next request is close behind: wait a
+          // moment with our slots, since giving them back and taking them again would put two
+          // round trips between that request and the wire.
+          this.landed = await CelulaStore.waitForRequest(this.blocking, this.store.keys, this.id, IDLE_HOLD_S);
+          if (this.landed || this.stopping) continue;
+          // Quiet for a while: hold no idle slots while we wait.
           await this.slots.sync();
           // Park until a request arrives; it lands in our own list, safe if we die now.
           this.parked = true;
@@ -371,7 +386,8 @@ export class Worker {
     }
   }
 
-  private accept(id: string, raw: string): void {
+  /** `token` is an Originate token already asked for this call, if any. */
+  private accept(id: string, raw: string, token?: Promise<boolean>): void {
     const claimedAt = this.now();
     let request: DialRequest;
     try {
@@ -387,7 +403,7 @@ export class Worker {
     }
     const call = new LiveCall(id, request, claimedAt);
     this.held.set(id, call);
-    this.place(call, request, raw).catch((error: unknown) => this.log.error({ id, err: (error as Error).message }, 'placing a call failed unexpectedly'));
+    this.place(call, request, raw, token).catch((error: unknown) => this.log.error({ id, err: (error as Error).message }, 'placing a call failed unexpectedly'));
   }
 
   private async deadLetter(id: string, code: DeadLetter['code'], reason: string, raw: string): Promise<void> {
@@ -400,7 +416,7 @@ export class Worker {
   // ── originate ────────────────────────────────────────────────────────────────────────
 
   /** `raw` is the request as Multcall sent it, for a dead letter that loses nothing. */
-  private async place(call: LiveCall, request: DialRequest, raw: string): Promise<void> {
+  private async place(call: LiveCall, request: DialRequest, raw: string, token?: Promise<boolean>): Promise<void> {
     if (request.deadline !== undefined && request.deadline < this.now()) {
       await this.publish(call, { status: 'cancelled', detail: 'deadline-expired' });
       return;
@@ -413,7 +429,9 @@ export class Worker {
         await sleep(100);
         continue;
       }
-      if (!(await this.tokens.take(() => this.stopping || !this.owns(call) || !this.centralUp()))) continue;
+      const granted = token ?? this.tokens.take(() => this.stopping || !this.owns(call) || !this.centralUp());
+      token = undefined;
+      if (!(await granted)) continue;
       const attempt = call.attempt + 1;
       const dialect = this.ami.info?.dialect ?? 'stasis';
       let originate;

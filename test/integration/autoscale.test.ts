@@ -3,7 +3,7 @@
  * real redis-server and simulated centrals, with the operator under the chart's
  * ServiceAccount. Replica counts are read from a watch on the worker Deployments.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, NS } from '../support/operator-env.js';
 import { celulaKeys } from '../../src/protocol/keys.js';
 import { celulaManifest, centralsManifest, percentile, startScaleLab, type ScaleLab } from '../support/scale-lab.js';
@@ -25,6 +25,10 @@ const celula = async (name: string) => JSON.parse(await lab.kubectl(['get', 'cel
 beforeAll(async () => {
   lab = await startScaleLab({ centrals: ['central-a', 'central-b'] });
   await lab.kubectl(['apply', '-f', '-'], centralsManifest(lab, { maxChannels: 1000, maxOriginatesPerSecond: 500 }));
+});
+
+afterEach(async () => {
+  await lab?.reset();
 });
 
 afterAll(async () => {
@@ -68,7 +72,6 @@ describe('autoscaler', () => {
     const events = await lab.kubectl(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=burst', '-o', 'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}']);
     expect(events).toMatch(/ScaledUp: Scaled from 1 to 20 worker\(s\): 10000 queued \+ 0 in flight at 10 threads per worker → 20 worker\(s\) \(1000 wanted, capped at maxReplicas 20\)/);
     expect(events).toMatch(/ScaledDown: Scaled from 20 to 1 worker\(s\)/);
-    await lab.kubectl(['delete', 'celula', 'burst', '-n', NS, '--wait=false']);
   });
 
   it('scales to zero only when asked, and wakes on the first queued call', async () => {
@@ -80,7 +83,6 @@ describe('autoscaler', () => {
     expect(woke).toBeLessThan(1000);
     await lab.client.del(celulaKeys('sleepy').dial);
     await lab.waitReplicas('sleepy', (r, total) => total === 0, 10_000);
-    await lab.kubectl(['delete', 'celula', 'sleepy', '-n', NS, '--wait=false']);
   });
 
   it('a central that stops answering AMI loses its workers to the others and gets them back', async () => {
@@ -98,7 +100,6 @@ describe('autoscaler', () => {
     console.log('central failover', { moved_ms: Math.round(moved), back_ms: Math.round(back) });
     // Probe every 1 s; Ready drops after two failed intervals.
     expect(moved).toBeLessThan(5000);
-    await lab.kubectl(['delete', 'celula', 'spread', '-n', NS, '--wait=false']);
   });
 
   it('células sharing a central split its channels, and one that leaves frees them', async () => {
@@ -118,6 +119,5 @@ describe('autoscaler', () => {
     await lab.kubectl(['delete', 'celula', 'small', '-n', NS, '--wait=false']);
     await lab.waitReplicas('big', (r) => r['central-a'] === 4 && r['central-b'] === 4, 15_000);
     await lab.client.del(celulaKeys('big').dial);
-    await lab.kubectl(['delete', 'celula', 'big', '-n', NS, '--wait=false']);
   });
 });

@@ -35,6 +35,12 @@ export interface ScaleLab {
   multcall(queue: string): MultcallSide;
   /** LPUSHes `count` valid dial requests in pipelined batches; resolves when all are in Redis. */
   burst(queue: string, count: number, tag: string): Promise<void>;
+  /**
+   * Leaves the lab as it started: every Celula deleted and its Deployments gone, every
+   * simulated central answering. Run after each test, so one that fails midway does not
+   * leave workers that hold channels the next one counts on.
+   */
+  reset(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -137,6 +143,25 @@ export async function startScaleLab(opts: ScaleLabOptions): Promise<ScaleLab> {
         for (let i = start; i < Math.min(count, start + 2000); i++) batch.push(JSON.stringify({ v: 1, id: `${tag}-${i}`, number: `1199${String(i).padStart(7, '0')}`, createdAt: now }));
         await client.lpush(keys.dial, ...batch);
       }
+    },
+    async reset() {
+      for (const { pbx } of lab.centrals) pbx.faults.setDown(false);
+      await kubectl(['delete', 'celulas', '--all', '-n', NS, '--wait=true', '--timeout=30s']);
+      const gone = new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if ([...byCelula.values()].some((r) => Object.keys(r).length > 0)) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`worker Deployments still there 30 s after their Celulas were deleted: ${JSON.stringify(Object.fromEntries(byCelula))}`));
+        }, 30_000);
+        waiters.add(check);
+        check();
+      });
+      await gone;
     },
     async stop() {
       stopWatch.abort();

@@ -98,6 +98,48 @@ describe('OriginateTokens', () => {
     expect(order).toEqual([0, 1, 2]);
   });
 
+  it('while the bucket has tokens, a new batch does not wait for the round trip of the one before', async () => {
+    const replies: Array<() => void> = [];
+    const tokens = new OriginateTokens(
+      (wanted) => new Promise<TokenGrant>((resolve) => replies.push(() => resolve({ granted: wanted, waitMs: 0 }))),
+      async () => undefined,
+    );
+    const first = tokens.take(() => false);
+    await tick();
+    const second = tokens.take(() => false);
+    await tick();
+    // Both asked before either was answered.
+    expect(replies).toHaveLength(2);
+    replies[1]?.();
+    expect(await second).toBe(true);
+    replies[0]?.();
+    expect(await first).toBe(true);
+  });
+
+  it('once the bucket is dry, later callers wait for the one retry instead of asking on their own', async () => {
+    const asked: number[] = [];
+    let wake: (() => void) | undefined;
+    const tokens = new OriginateTokens(
+      async (wanted) => {
+        asked.push(wanted);
+        return asked.length === 1 ? { granted: 0, waitMs: 25 } : { granted: wanted, waitMs: 0 };
+      },
+      (ms) => {
+        expect(ms).toBe(25);
+        return new Promise<void>((resolve) => (wake = resolve));
+      },
+    );
+    const a = tokens.take(() => false);
+    await tick();
+    const b = tokens.take(() => false);
+    const c = tokens.take(() => false);
+    await tick();
+    expect(asked).toEqual([1]);
+    wake?.();
+    expect(await Promise.all([a, b, c])).toEqual([true, true, true]);
+    expect(asked).toEqual([1, 3]);
+  });
+
   it('a caller that no longer wants a token gets false and its token goes to the next', async () => {
     let cancelled = false;
     const asked: number[] = [];

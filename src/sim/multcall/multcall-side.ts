@@ -154,6 +154,7 @@ export class MultcallSide {
   private async takeResults(): Promise<void> {
     const processing = `${this.keys.results}:processing:${this.consumerId}`;
     let recheck = true;
+    let batch = 1;
     this.resultConnection.on('ready', () => {
       recheck = true;
     });
@@ -165,10 +166,12 @@ export class MultcallSide {
         }
         const raw = await this.resultConnection.blmove(this.keys.results, processing, 'RIGHT', 'LEFT', 1);
         if (!raw) continue;
-        // Whatever else is waiting moves in the same round trip.
+        // Whatever else is waiting moves in the same round trip: as many moves as the last
+        // batch filled, doubled, so a trickle costs one spare move and a flood ramps up fast.
         const more = this.resultConnection.pipeline();
-        for (let i = 0; i < 255; i++) more.lmove(this.keys.results, processing, 'RIGHT', 'LEFT');
+        for (let i = 0; i < batch; i++) more.lmove(this.keys.results, processing, 'RIGHT', 'LEFT');
         const moved = ((await more.exec()) ?? []).map(([, v]) => v).filter((v): v is string => typeof v === 'string');
+        batch = moved.length === batch ? Math.min(2 * batch, 256) : moved.length + 1;
         await this.handleResults([raw, ...moved], processing);
       } catch {
         if (!this.running) return;
