@@ -8,6 +8,8 @@
  *
  * Ends with one JSON line of figures. Sizes can be reduced for a quick look:
  *   BENCH_CALLS=5000 BENCH_LATENCY_S=5 npm run bench:worker
+ * The latency phase can be offered another rate (BENCH_LATENCY_RATE=250), and the worker run
+ * with other node flags (BENCH_WORKER_NODE_OPTIONS='' for V8's defaults).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,9 +19,14 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../src/lib/embedded-redi
 import { startPbxSimulator, type PbxSimulator, type PbxSimulatorOptions } from '../src/sim/pbx/index.js';
 import { MultcallSide } from '../src/sim/multcall/multcall-side.js';
 import type { DialRequest } from '../src/protocol/messages.js';
+import { WORKER_NODE_OPTIONS } from '../src/worker/node-options.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 30_000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_S ?? 10);
+/** Calls per second offered in the latency phase; the target is stated at 1,000. */
+const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 1000);
+/** The worker's node flags, as its pod sets them; BENCH_WORKER_NODE_OPTIONS='' runs V8's defaults. */
+const WORKER_NODE_OPTIONS_IN_BENCH = process.env.BENCH_WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS;
 const LIVE = 1000;
 const CELULA = 'bench';
 
@@ -47,7 +54,7 @@ function workerProcess(redis: EmbeddedRedis, pbx: PbxSimulator, threads: number)
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   // The built artifact, as production runs it (`npm run bench:worker` builds first).
   return spawn(process.execPath, [...profile, 'dist/cli/main.js', 'worker', '--config', file, '--celula', CELULA], {
-    env: { ...process.env, AMI_SECRET: 'multcall', MULTCALL_WORKER_ID: `bench-${threads}` },
+    env: { ...process.env, NODE_OPTIONS: WORKER_NODE_OPTIONS_IN_BENCH, AMI_SECRET: 'multcall', MULTCALL_WORKER_ID: `bench-${threads}` },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
@@ -125,7 +132,7 @@ async function ceiling(): Promise<number> {
 }
 
 /**
- * Enqueue → Originate on the wire, at 1,000 calls/s offered. The simulator runs as its own
+ * Enqueue → Originate on the wire, at 1,000 calls/s offered (BENCH_LATENCY_RATE). The simulator runs as its own
  * process and measures the delay itself (each request carries its queue time in a variable),
  * so the stalls of this busy bench process do not count.
  */
@@ -152,10 +159,10 @@ async function latency(): Promise<{ p50: number; p99: number; max: number; sampl
   const stamped = (id: string): DialRequest => ({ ...request(id, 0), id, variables: { BENCH_T0: (performance.timeOrigin + performance.now()).toFixed(3) } });
   await multcall.enqueue([request('warm', 0)]); // unstamped: start-up is not latency
   await multcall.waitForResults(1, 30_000);
-  const total = LATENCY_SECONDS * 1000;
+  const total = LATENCY_SECONDS * LATENCY_RATE;
   const started = performance.now();
   for (let i = 0; i < total; i++) {
-    const wait = started + i - performance.now(); // one every millisecond = 1,000/s
+    const wait = started + (i * 1000) / LATENCY_RATE - performance.now(); // evenly spaced
     if (wait > 1) await sleep(wait - 0.5);
     void multcall.enqueue([stamped(`lat-${i}`)]);
   }
@@ -214,6 +221,8 @@ console.log(
     p99_ms: round(lat?.p99, 2),
     max_ms: round(lat?.max, 2),
     latency_samples: lat?.samples ?? null,
+    latency_rate: LATENCY_RATE,
+    worker_node_options: WORKER_NODE_OPTIONS_IN_BENCH,
     rss_mb_throughput: round(tp?.rssMb, 1),
     rss_mb_idle: round(mem?.idleMb, 1),
     rss_mb: round(mem?.liveMb, 1),

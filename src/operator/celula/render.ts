@@ -8,6 +8,7 @@ import { stringify as toYaml } from 'yaml';
 import { API_VERSION, durationMs, WORKER_HTTP_PORT, workerFileFor, type Celula, type Central } from '../../api/index.js';
 import type { KubeObject, OwnerReference } from '../runtime/kube.js';
 import { selectorString } from '../runtime/selector.js';
+import { WORKER_NODE_OPTIONS } from '../../worker/node-options.js';
 
 export const LABELS = {
   name: 'app.kubernetes.io/name',
@@ -128,6 +129,7 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
   const env: unknown[] = [
     { name: 'MULTCALL_WORKER_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'AMI_SECRET_FILE', value: `${AMI_SECRET_DIR}/secret` },
+    { name: 'NODE_OPTIONS', value: WORKER_NODE_OPTIONS },
   ];
   if (redisRef) env.push({ name: 'REDIS_PASSWORD_FILE', value: `${REDIS_SECRET_DIR}/password` });
 
