@@ -78,7 +78,11 @@ export class AmiParser {
       const nl = buf.indexOf('\n', pos);
       if (nl < 0) break;
       const end = nl > pos && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      this.line(buf.slice(pos, end));
+      // Lines of a declined event are only looked at for the blank line that ends it:
+      // no string is cut for them (they are most of what a central sends a worker).
+      if (this.skipping) {
+        if (end === pos) this.skipping = false;
+      } else this.line(buf.slice(pos, end));
       pos = nl + 1;
     }
     this.buffer = pos === 0 ? buf : buf.slice(pos);
@@ -100,10 +104,6 @@ export class AmiParser {
         this.options.onBanner?.(line);
         return;
       }
-    }
-    if (this.skipping) {
-      if (line.length === 0) this.skipping = false;
-      return;
     }
     if (line.length === 0) {
       if (this.count > 0 || this.malformed) this.emit();

@@ -67,6 +67,30 @@ describe('AMI parser on the real transcripts', () => {
     });
   }
 
+  it('skips declined events whole, in any chunking, and keeps every other message as parsed in full', () => {
+    const keep = new Set(['OriginateResponse', 'Hangup', 'DialEnd', 'Newstate']);
+    let declined = 0;
+    for (const file of fixtureFiles('.rx')) {
+      const data = readFixture(file);
+      const all = parseAll(data, { expectBanner: true }).messages;
+      const expected = all.filter((m) => m.fields.event === undefined || keep.has(m.fields.event));
+      for (const seed of [1, 7, 42]) {
+        const got: AmiMessage[] = [];
+        const parser = new AmiParser({ expectBanner: true, keepEvent: (name) => keep.has(name), onMessage: (m) => got.push(m) });
+        let x = seed;
+        for (let pos = 0; pos < data.length; ) {
+          x = (x * 1103515245 + 12345) % 2147483648;
+          const size = 1 + (x % 13); // small chunks: CR and LF of one line often arrive apart
+          parser.push(data.subarray(pos, pos + size));
+          pos += size;
+        }
+        expect(got, `${file} seed ${seed}`).toEqual(expected);
+      }
+      declined += all.length - expected.length;
+    }
+    expect(declined).toBeGreaterThan(100);
+  });
+
   it('keeps the first occurrence of a header and lower-cases names', () => {
     const { messages } = parseAll('Response: Success\r\nMessage: first\r\nMESSAGE: second\r\n\r\n');
     expect(messages[0]?.fields).toEqual({ response: 'Success', message: 'first' });
