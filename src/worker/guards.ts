@@ -64,6 +64,8 @@ export class ChannelSlots {
 interface TokenWaiter {
   resolve: (granted: boolean) => void;
   cancelled: () => boolean;
+  /** Arrival order: tokens go to the oldest caller first, whichever batch asked for them. */
+  seq: number;
 }
 
 /**
@@ -79,6 +81,7 @@ export class OriginateTokens {
   private scheduled = false;
   /** The bucket ran dry: nobody asks until the retry. */
   private dry = false;
+  private arrivals = 0;
 
   constructor(
     private readonly fetch: (wanted: number) => Promise<TokenGrant>,
@@ -88,7 +91,7 @@ export class OriginateTokens {
   /** Resolves true with a token, or false once `cancelled()` says the caller no longer wants one. */
   take(cancelled: () => boolean): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
-      this.waiters.push({ resolve, cancelled });
+      this.waiters.push({ resolve, cancelled, seq: this.arrivals++ });
       this.schedule();
     });
   }
@@ -121,10 +124,12 @@ export class OriginateTokens {
     } catch {
       grant = { granted: 0, waitMs: 200 };
     }
-    // A caller cancelled during the round trip passes its token to the next in line.
+    // Tokens go to the oldest callers, in this batch or still waiting from an earlier one
+    // (a caller left short by a dry bucket is never overtaken by one who came later); a
+    // caller cancelled during the round trip passes its token to the next in line.
     let left = grant.granted;
     const unserved: TokenWaiter[] = [];
-    for (const waiter of [...batch, ...this.waiters.splice(0)]) {
+    for (const waiter of [...batch, ...this.waiters.splice(0)].sort((a, b) => a.seq - b.seq)) {
       if (waiter.cancelled()) waiter.resolve(false);
       else if (left > 0) {
         waiter.resolve(true);

@@ -38,8 +38,10 @@ export interface WorkerOptions {
 
 type Live = Pick<WorkerSettings, 'threads' | 'retries' | 'commandTimeoutMs' | 'ackTimeoutMs'>;
 
-/** How long an idle worker keeps its channel slots before giving them back (seconds). */
+/** How long an idle worker keeps a few channel slots before giving them back (seconds). */
 const IDLE_HOLD_S = 0.1;
+/** Slots kept through that moment: enough for a trickle, few enough not to keep other células out. */
+const TRICKLE_SLOTS = 4;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
@@ -287,7 +289,10 @@ export class Worker {
    */
   private async reserveSlots(room: number): Promise<number> {
     this.reserved = room;
-    if (this.slots.held - this.held.size < room) await this.slots.sync();
+    const spare = this.slots.held - this.held.size;
+    // Right after a quiet moment the few slots kept for a trickle are enough; once claims
+    // find requests, room for a whole batch is worth the round trip.
+    if (spare < room && (spare <= 0 || this.lastClaimed > 0)) await this.slots.sync();
     return Math.min(room, this.slots.held - this.held.size);
   }
 
@@ -351,10 +356,10 @@ export class Worker {
           continue;
         }
         this.fullRounds = 0;
-        // When a request is surely or likely there (one landed, or the last claim found some),
-        // the first one's Originate token is asked for alongside the claim, so the two round
-        // trips overlap instead of following each other. If none comes, one token goes unused.
-        const early = this.landed || this.lastClaimed > 0 ? this.tokens.take(() => this.stopping) : undefined;
+        // A request that landed is surely there: its Originate token is asked for alongside
+        // the claim, so the two round trips overlap instead of following each other. If it is
+        // not dialled after all (dead-lettered, past its deadline), the token goes unused.
+        const early = this.landed ? this.tokens.take(() => this.stopping || !this.centralUp()) : undefined;
         const claimed = await this.store.claim(this.id, this.settings.central.name, spare, this.now());
         this.landed = false;
         this.lastClaimed = claimed.length;
@@ -362,10 +367,16 @@ export class Worker {
         this.reserved = 0;
         this.metrics.inFlight.set(this.held.size);
         if (claimed.length === 0) {
-          // Nothing queued. At a steady trickle the next request is close behind: wait a
-          // moment with our slots, since giving them back and taking them again would put two
-          // round trips between that request and the wire.
-          this.landed = await CelulaStore.waitForRequest(this.blocking, this.store.keys, this.id, IDLE_HOLD_S);
+          // Nothing queued. At a steady trickle the next request is close behind: keep a few
+          // slots for a moment, since giving them back and taking them again would put two
+          // round trips between that request and the wire; no more than a trickle needs.
+          this.reserved = Math.min(this.capacity(), TRICKLE_SLOTS);
+          try {
+            if (this.slots.held - this.held.size > this.reserved) await this.slots.sync();
+            this.landed = await CelulaStore.waitForRequest(this.blocking, this.store.keys, this.id, IDLE_HOLD_S);
+          } finally {
+            this.reserved = 0;
+          }
           if (this.landed || this.stopping) continue;
           // Quiet for a while: hold no idle slots while we wait.
           await this.slots.sync();
@@ -423,15 +434,19 @@ export class Worker {
     }
     let refused = 0;
     for (;;) {
+      // A token asked for alongside the claim serves the first round only; if that round
+      // does not send, it goes unused (never saved for later: the rate would not hold).
+      const early = token;
+      token = undefined;
       // Still `claimed`: the drain, or the claim loop when the central stops answering, gives it back.
       if (this.stopping || !this.owns(call)) return;
       if (!this.centralUp()) {
         await sleep(100);
         continue;
       }
-      const granted = token ?? this.tokens.take(() => this.stopping || !this.owns(call) || !this.centralUp());
-      token = undefined;
-      if (!(await granted)) continue;
+      if (!(await (early ?? this.tokens.take(() => this.stopping || !this.owns(call) || !this.centralUp())))) continue;
+      // The central may have stopped answering, or the call been given back, while we waited.
+      if (this.stopping || !this.owns(call) || !this.centralUp()) continue;
       const attempt = call.attempt + 1;
       const dialect = this.ami.info?.dialect ?? 'stasis';
       let originate;

@@ -178,6 +178,35 @@ describe('three células sharing two centrals', () => {
     await Promise.all(running.splice(0).map((w) => w.stop()));
   }, 150_000);
 
+  it('a worker fed a trickle keeps a trickle\'s worth of spare slots: a célula with a backlog on the same central gets the rest', async () => {
+    const cap = 30;
+    const central = { name: 'shared-trickle', maxChannels: cap, maxOriginatesPerSecond: 500 };
+    // Two simulators under one central name: each one's live channels are one célula's calls.
+    const [quick, long] = [await sim(1000), await sim(40_000)];
+    await worker(quick, 'trickle-1', { celula: 'trickle', threads: cap, central });
+    await worker(long, 'backlog-1', { celula: 'backlog', threads: cap, central });
+    const [trickle, backlog] = [side('trickle'), side('backlog')];
+    // 40 requests/s, each up ~100 ms: the trickle worker is never quiet for its 100 ms hold.
+    const feeding = trickle.enqueueAtRate((i) => ({ v: 1, id: `tr-${i}`, number: `5511${String(900_000_000 + i)}` }), 160, 40);
+    await sleep(500);
+    await backlog.enqueue(calls('bl', 120));
+    let peak = 0;
+    let trickleLive = 0;
+    const sampling = setInterval(() => {
+      peak = Math.max(peak, long.stats().liveChannels);
+      trickleLive = Math.max(trickleLive, quick.stats().liveChannels);
+    }, 10);
+    await feeding;
+    clearInterval(sampling);
+    console.log(JSON.stringify({ test: 'trickle beside a backlog', cap, backlogPeak: peak, tricklePeak: trickleLive }));
+    // Everything but the trickle's live calls and its few kept slots went to the backlog.
+    expect(peak).toBeGreaterThanOrEqual(cap - trickleLive - 4 - 2);
+    await Promise.all([trickle.waitForResults(160, 30_000), backlog.waitForResults(120, 60_000)]);
+    expectOneOutcomeEach([trickle], [quick], 160);
+    expectOneOutcomeEach([backlog], [long], 120);
+    await Promise.all(running.splice(0).map((w) => w.stop()));
+  }, 90_000);
+
   it('Originates per second at a central stay within maxOriginatesPerSecond + burst', async () => {
     const RATE = 20;
     const BURST = 2; // a tenth of a second's worth

@@ -140,6 +140,33 @@ describe('OriginateTokens', () => {
     expect(asked).toEqual([1, 3]);
   });
 
+  it('a caller left short by a dry bucket is served before callers who came later, whichever batch gets the token', async () => {
+    const replies: Array<(grant: TokenGrant) => void> = [];
+    let wake: (() => void) | undefined;
+    const tokens = new OriginateTokens(
+      (wanted) => new Promise<TokenGrant>((resolve) => replies.push(resolve)).then((g) => ({ ...g, granted: Math.min(g.granted, wanted) })),
+      () => new Promise<void>((resolve) => (wake = resolve)),
+    );
+    const served: string[] = [];
+    const take = (name: string) => tokens.take(() => false).then((ok) => ok && served.push(name));
+    const o1 = take('o1');
+    const o2 = take('o2');
+    await tick();
+    const m1 = take('m1'); // asks on its own while the first batch is in flight
+    await tick();
+    expect(replies).toHaveLength(2);
+    replies[0]?.({ granted: 1, waitMs: 10 }); // one token for o1 and o2
+    await o1;
+    replies[1]?.({ granted: 1, waitMs: 10 }); // m1's batch brings one: o2 waited longer
+    await o2;
+    expect(served).toEqual(['o1', 'o2']);
+    wake?.();
+    await tick();
+    replies[2]?.({ granted: 1, waitMs: 0 });
+    await m1;
+    expect(served).toEqual(['o1', 'o2', 'm1']);
+  });
+
   it('a caller that no longer wants a token gets false and its token goes to the next', async () => {
     let cancelled = false;
     const asked: number[] = [];
