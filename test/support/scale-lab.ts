@@ -99,6 +99,23 @@ export async function startScaleLab(opts: ScaleLabOptions): Promise<ScaleLab> {
     }
   })();
 
+  /** Resolves (with when, performance.now()) once `holds()` is true of what the watch saw. */
+  const watched = (holds: () => boolean, timeoutMs: number, failure: () => string) =>
+    new Promise<number>((resolve, reject) => {
+      const check = () => {
+        if (!holds()) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(performance.now());
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(failure()));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+
   const lab: ScaleLab = {
     cluster,
     redis,
@@ -119,21 +136,14 @@ export async function startScaleLab(opts: ScaleLabOptions): Promise<ScaleLab> {
     },
     replicas: (celula) => ({ ...(byCelula.get(celula) ?? {}) }),
     waitReplicas(celula, predicate, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
+      return watched(
+        () => {
           const r = byCelula.get(celula) ?? {};
-          if (!predicate(r, total(r))) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(performance.now());
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`replicas of ${celula} did not get there within ${timeoutMs} ms: ${JSON.stringify(byCelula.get(celula) ?? {})}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
+          return predicate(r, total(r));
+        },
+        timeoutMs,
+        () => `replicas of ${celula} did not get there within ${timeoutMs} ms: ${JSON.stringify(byCelula.get(celula) ?? {})}`,
+      );
     },
     async burst(queue, count, tag) {
       const keys = celulaKeys(queue);
@@ -147,21 +157,11 @@ export async function startScaleLab(opts: ScaleLabOptions): Promise<ScaleLab> {
     async reset() {
       for (const { pbx } of lab.centrals) pbx.faults.setDown(false);
       await kubectl(['delete', 'celulas', '--all', '-n', NS, '--wait=true', '--timeout=30s']);
-      const gone = new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if ([...byCelula.values()].some((r) => Object.keys(r).length > 0)) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`worker Deployments still there 30 s after their Celulas were deleted: ${JSON.stringify(Object.fromEntries(byCelula))}`));
-        }, 30_000);
-        waiters.add(check);
-        check();
-      });
-      await gone;
+      await watched(
+        () => [...byCelula.values()].every((r) => Object.keys(r).length === 0),
+        30_000,
+        () => `worker Deployments still there 30 s after their Celulas were deleted: ${JSON.stringify(Object.fromEntries(byCelula))}`,
+      );
     },
     async stop() {
       stopWatch.abort();
