@@ -177,9 +177,11 @@ describe('Celula reconciler on a real control plane', () => {
     });
     expect(cm.data['worker.yaml']).not.toMatch(/secret:|password/i);
 
-    const ready = await eventually('Celula Ready with 3 ready workers', async () => {
+    // Both conditions: a Central probed Ready before the other gets all three workers at
+    // first, and the one it gives back may still be counted for a moment after Ready.
+    const ready = await eventually('Celula Ready with 3 workers, all ready', async () => {
       const c = await celula();
-      return condition(c, 'Ready')?.status === 'True' && c.status?.readyReplicas === 3 ? c : undefined;
+      return condition(c, 'Ready')?.status === 'True' && c.status?.readyReplicas === 3 && c.status.replicas === 3 ? c : undefined;
     }, 30_000);
     timings.celulaReady = performance.now() - t0;
     expect(ready.status).toMatchObject({
