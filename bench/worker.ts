@@ -12,6 +12,7 @@
  * with other node flags (BENCH_WORKER_NODE_OPTIONS='' for V8's defaults).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +51,8 @@ function workerProcess(redis: EmbeddedRedis, pbx: PbxSimulator, threads: number)
       originate: { channel: 'PJSIP/{number}@carrier', context: 'agents', exten: 's', ringTimeoutMs: 30_000 },
     }),
   );
-  // BENCH_PROFILE=DIR writes a CPU profile of the worker there, to see where its time goes.
+  // BENCH_PROFILE=DIR writes a CPU profile of the worker there (and of the latency phase's
+  // simulator in DIR/sim), to see where their time goes.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   // The built artifact, as production runs it (`npm run bench:worker` builds first).
   return spawn(process.execPath, [...profile, 'dist/cli/main.js', 'worker', '--config', file, '--celula', CELULA], {
@@ -136,9 +138,10 @@ async function ceiling(): Promise<number> {
  * process and measures the delay itself (each request carries its queue time in a variable),
  * so the stalls of this busy bench process do not count.
  */
-async function latency(): Promise<{ p50: number; p99: number; max: number; samples: number }> {
+async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: number; p99: number; max: number; samples: number; commands: Record<string, number> }> {
   const redis = await startEmbeddedRedis();
-  const sim = spawn(process.execPath, ['dist/cli/main.js', 'sim', 'pbx', '--port', '0', '--profile', '20', '--mix', 'answer=1', '--time-scale', '0.001', '--latency-var', 'BENCH_T0'], {
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/sim`] : [];
+  const sim = spawn(process.execPath, [...profile, 'dist/cli/main.js', 'sim', 'pbx', '--port', '0', '--profile', '20', '--mix', 'answer=1', '--time-scale', '0.001', '--latency-var', 'BENCH_T0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines: string[] = [];
@@ -155,11 +158,15 @@ async function latency(): Promise<{ p50: number; p99: number; max: number; sampl
   const pbx = { host: host ?? '127.0.0.1', port: Number(port) } as PbxSimulator;
   const multcall = new MultcallSide({ redis: { host: '127.0.0.1', port: redis.port }, celula: CELULA });
   multcall.start();
-  const worker = workerProcess(redis, pbx, 1000);
+  const worker =
+    consumer === 'worker'
+      ? workerProcess(redis, pbx, 1000)
+      : spawn(process.execPath, ['--import', 'tsx', 'bench/latency-floor.ts', String(redis.port), CELULA, `${pbx.host}:${pbx.port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
   const stamped = (id: string): DialRequest => ({ ...request(id, 0), id, variables: { BENCH_T0: (performance.timeOrigin + performance.now()).toFixed(3) } });
   await multcall.enqueue([request('warm', 0)]); // unstamped: start-up is not latency
   await multcall.waitForResults(1, 30_000);
   const total = LATENCY_SECONDS * LATENCY_RATE;
+  const countsBefore = await commandCounts(redis.port);
   const started = performance.now();
   for (let i = 0; i < total; i++) {
     const wait = started + (i * 1000) / LATENCY_RATE - performance.now(); // evenly spaced
@@ -167,6 +174,8 @@ async function latency(): Promise<{ p50: number; p99: number; max: number; sampl
     void multcall.enqueue([stamped(`lat-${i}`)]);
   }
   await multcall.waitForResults(total + 1, 60_000);
+  // Everyone's commands (worker, Multcall side, heartbeats): what Redis did per call.
+  const commands = perCall(countsBefore, await commandCounts(redis.port), total);
   await stopProcess(worker);
   const stopped = new Promise((r) => sim.once('exit', r));
   sim.kill('SIGTERM');
@@ -176,7 +185,30 @@ async function latency(): Promise<{ p50: number; p99: number; max: number; sampl
   const report = JSON.parse(lines.at(-1) ?? '{}') as { wireLatency?: { count: number; p50: number; p99: number; max: number } };
   const w = report.wireLatency;
   if (!w) throw new Error('the simulator reported no latency');
-  return { p50: w.p50, p99: w.p99, max: w.max, samples: w.count };
+  return { p50: w.p50, p99: w.p99, max: w.max, samples: w.count, commands };
+}
+
+/** Commands Redis has run so far, by name (`INFO commandstats`). */
+async function commandCounts(port: number): Promise<Map<string, number>> {
+  const client = new Redis({ port, lazyConnect: true });
+  await client.connect();
+  const info = await client.info('commandstats');
+  client.disconnect();
+  const counts = new Map<string, number>();
+  for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts.set(name as string, Number(calls));
+  return counts;
+}
+
+/** Commands per call between two readings, every kind with at least 0.05 per call. */
+function perCall(before: Map<string, number>, after: Map<string, number>, calls: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let total = 0;
+  for (const [name, n] of after) {
+    const d = (n - (before.get(name) ?? 0)) / calls;
+    total += d;
+    if (d >= 0.05) out[name] = Number(d.toFixed(2));
+  }
+  return { total: Number(total.toFixed(2)), ...out };
 }
 
 /** Worker RSS with 1,000 calls up at once. */
@@ -197,7 +229,7 @@ async function memory(): Promise<{ idleMb: number; liveMb: number }> {
 
 const phase = (name: string) => process.stderr.write(`bench:worker ${name}…\n`);
 /** BENCH_ONLY=throughput,latency … runs a subset (figures of skipped phases are null). */
-const only = new Set((process.env.BENCH_ONLY ?? 'throughput,ceiling,latency,memory').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'throughput,ceiling,latency,floor,memory').split(','));
 const run = async <T>(name: string, f: () => Promise<T>): Promise<T | null> => {
   if (!only.has(name)) return null;
   phase(name);
@@ -207,7 +239,8 @@ const run = async <T>(name: string, f: () => Promise<T>): Promise<T | null> => {
 };
 const tp = await run('throughput', throughput);
 const ceil = await run('ceiling', ceiling);
-const lat = await run('latency', latency);
+const lat = await run('latency', () => latency('worker'));
+const floor = await run('floor', () => latency('floor'));
 const mem = await run('memory', memory);
 const round = (v: number | undefined, digits = 0) => (v === undefined || Number.isNaN(v) ? null : Number(v.toFixed(digits)));
 console.log(
@@ -220,8 +253,12 @@ console.log(
     p50_ms: round(lat?.p50, 2),
     p99_ms: round(lat?.p99, 2),
     max_ms: round(lat?.max, 2),
+    floor_p50_ms: round(floor?.p50, 2),
+    floor_p99_ms: round(floor?.p99, 2),
+    p99_floor_ratio: lat && floor ? round(lat.p99 / floor.p99, 2) : null,
     latency_samples: lat?.samples ?? null,
     latency_rate: LATENCY_RATE,
+    redis_commands_per_call: lat?.commands.total ?? null,
     worker_node_options: WORKER_NODE_OPTIONS_IN_BENCH,
     rss_mb_throughput: round(tp?.rssMb, 1),
     rss_mb_idle: round(mem?.idleMb, 1),

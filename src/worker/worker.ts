@@ -70,8 +70,8 @@ export class Worker {
   private parked = false;
   /** A blocking move may have parked a request in our landing list. */
   private landed = false;
-  /** Requests the last claim returned. */
-  private lastClaimed = 0;
+  /** The last claim filled every slot it had: more is likely queued, worth room for a batch. */
+  private backlog = false;
   /** Every request this worker holds, from claim to published result. */
   private readonly held = new Map<string, LiveCall>();
   private readonly overheard = new Overheard();
@@ -290,9 +290,9 @@ export class Worker {
   private async reserveSlots(room: number): Promise<number> {
     this.reserved = room;
     const spare = this.slots.held - this.held.size;
-    // Right after a quiet moment the few slots kept for a trickle are enough; once claims
-    // find requests, room for a whole batch is worth the round trip.
-    if (spare < room && (spare <= 0 || this.lastClaimed > 0)) await this.slots.sync();
+    // At a trickle the few slots kept for it are enough; once a claim fills them all, room
+    // for a whole batch is worth the round trip.
+    if (spare < room && (spare <= 0 || this.backlog)) await this.slots.sync();
     return Math.min(room, this.slots.held - this.held.size);
   }
 
@@ -362,14 +362,17 @@ export class Worker {
         const early = this.landed ? this.tokens.take(() => this.stopping || !this.centralUp()) : undefined;
         const claimed = await this.store.claim(this.id, this.settings.central.name, spare, this.now());
         this.landed = false;
-        this.lastClaimed = claimed.length;
+        this.backlog = claimed.length === spare;
         claimed.forEach(({ id, raw }, i) => this.accept(id, raw, i === 0 ? early : undefined));
         this.reserved = 0;
         this.metrics.inFlight.set(this.held.size);
-        if (claimed.length === 0) {
-          // Nothing queued. At a steady trickle the next request is close behind: keep a few
-          // slots for a moment, since giving them back and taking them again would put two
-          // round trips between that request and the wire; no more than a trickle needs.
+        if (!this.backlog) {
+          // The claim took less than it had room for: the queue is empty (or what is left
+          // arrived just now, and the blocking move below returns it at once). Asking again
+          // would cost a round trip per request at a trickle, so wait for the next one.
+          // It is close behind at a steady trickle: keep a few slots for a moment, since
+          // giving them back and taking them again would put two round trips between that
+          // request and the wire; no more than a trickle needs.
           this.reserved = Math.min(this.capacity(), TRICKLE_SLOTS);
           try {
             if (this.slots.held - this.held.size > this.reserved) await this.slots.sync();
@@ -565,11 +568,9 @@ export class Worker {
     const inbox = this.store.keys.inbox(this.id);
     while (!this.closing) {
       try {
-        const popped = await this.inboxConnection.brpop(inbox, 1);
-        if (!popped) continue;
-        this.onAckReply(popped[1]);
-        // Under load replies queue up: take what is there in one round trip.
-        for (const raw of (await this.inboxConnection.rpop(inbox, 256)) ?? []) this.onAckReply(raw);
+        // One round trip per wake however many replies wait: one at a trickle, a batch under load.
+        const popped = await this.inboxConnection.blmpop(1, 1, inbox, 'RIGHT', 'COUNT', 256);
+        for (const raw of popped?.[1] ?? []) this.onAckReply(raw);
       } catch (error) {
         if (this.closing) return;
         this.log.debug({ err: (error as Error).message }, 'inbox read failed; retrying');

@@ -113,15 +113,15 @@ export class MultcallSide {
     return this.commands.lrange(this.keys.dead, 0, -1);
   }
 
-  /** Answers ACKs in batches: one blocking pop, then whatever else is queued, replies pipelined. */
+  /** Answers ACKs in batches: one blocking pop takes whatever is queued (up to 256), replies pipelined. */
   private async answerAcks(): Promise<void> {
     const random = this.options.random ?? Math.random;
     while (this.running) {
       let raws: string[];
       try {
-        const popped = await this.ackConnection.brpop(this.keys.acks, 1);
+        const popped = await this.ackConnection.blmpop(1, 1, this.keys.acks, 'RIGHT', 'COUNT', 256);
         if (!popped) continue;
-        raws = [popped[1], ...((await this.ackConnection.rpop(this.keys.acks, 255)) ?? [])];
+        raws = popped[1];
       } catch {
         if (!this.running) return;
         await new Promise((r) => setTimeout(r, 100));
