@@ -26,6 +26,8 @@ const CALLS = Number(process.env.BENCH_CALLS ?? 30_000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_S ?? 10);
 /** Calls per second offered in the latency phase; the target is stated at 1,000. */
 const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 1000);
+/** Seconds of the same traffic, not measured, before the latency phase measures. */
+const LATENCY_WARMUP_SECONDS = Number(process.env.BENCH_LATENCY_WARMUP_S ?? 3);
 /** The worker's node flags, as its pod sets them; BENCH_WORKER_NODE_OPTIONS='' runs V8's defaults. */
 const WORKER_NODE_OPTIONS_IN_BENCH = process.env.BENCH_WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS;
 const LIVE = 1000;
@@ -59,6 +61,14 @@ function workerProcess(redis: EmbeddedRedis, pbx: PbxSimulator, threads: number)
     env: { ...process.env, NODE_OPTIONS: WORKER_NODE_OPTIONS_IN_BENCH, AMI_SECRET: 'multcall', MULTCALL_WORKER_ID: `bench-${threads}` },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+}
+
+/** CPU time a process has used so far (user + system), in ms. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  // Fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second on Linux); the command name may hold spaces.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function rssMb(pid: number | undefined): number {
@@ -138,7 +148,7 @@ async function ceiling(): Promise<number> {
  * process and measures the delay itself (each request carries its queue time in a variable),
  * so the stalls of this busy bench process do not count.
  */
-async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: number; p99: number; max: number; samples: number; commands: Record<string, number> }> {
+async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: number; p99: number; max: number; samples: number; commands: Record<string, number>; cpuUsPerCall: number }> {
   const redis = await startEmbeddedRedis();
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/sim`] : [];
   const sim = spawn(process.execPath, [...profile, 'dist/cli/main.js', 'sim', 'pbx', '--port', '0', '--profile', '20', '--mix', 'answer=1', '--time-scale', '0.001', '--latency-var', 'BENCH_T0'], {
@@ -166,16 +176,25 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
   await multcall.enqueue([request('warm', 0)]); // unstamped: start-up is not latency
   await multcall.waitForResults(1, 30_000);
   const total = LATENCY_SECONDS * LATENCY_RATE;
-  const countsBefore = await commandCounts(redis.port);
+  // The same rate, unstamped, first: what is measured is a worker that has been running
+  // (code compiled, heap grown), not the first second after its start.
+  const warm = LATENCY_WARMUP_SECONDS * LATENCY_RATE;
+  let countsBefore = Promise.resolve(new Map<string, number>());
+  let cpuBefore = 0;
   const started = performance.now();
-  for (let i = 0; i < total; i++) {
+  for (let i = 0; i < warm + total; i++) {
     const wait = started + (i * 1000) / LATENCY_RATE - performance.now(); // evenly spaced
     if (wait > 1) await sleep(wait - 0.5);
-    void multcall.enqueue([stamped(`lat-${i}`)]);
+    if (i === warm) {
+      countsBefore = commandCounts(redis.port);
+      cpuBefore = cpuMs(worker.pid);
+    }
+    void multcall.enqueue([i < warm ? request('warm', i + 1) : stamped(`lat-${i}`)]);
   }
-  await multcall.waitForResults(total + 1, 60_000);
+  await multcall.waitForResults(warm + total + 1, 60_000);
   // Everyone's commands (worker, Multcall side, heartbeats): what Redis did per call.
-  const commands = perCall(countsBefore, await commandCounts(redis.port), total);
+  const commands = perCall(await countsBefore, await commandCounts(redis.port), total);
+  const cpuUsPerCall = ((cpuMs(worker.pid) - cpuBefore) * 1000) / total;
   await stopProcess(worker);
   const stopped = new Promise((r) => sim.once('exit', r));
   sim.kill('SIGTERM');
@@ -185,7 +204,7 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
   const report = JSON.parse(lines.at(-1) ?? '{}') as { wireLatency?: { count: number; p50: number; p99: number; max: number } };
   const w = report.wireLatency;
   if (!w) throw new Error('the simulator reported no latency');
-  return { p50: w.p50, p99: w.p99, max: w.max, samples: w.count, commands };
+  return { p50: w.p50, p99: w.p99, max: w.max, samples: w.count, commands, cpuUsPerCall };
 }
 
 /** Commands Redis has run so far, by name (`INFO commandstats`). */
@@ -258,7 +277,10 @@ console.log(
     p99_floor_ratio: lat && floor ? round(lat.p99 / floor.p99, 2) : null,
     latency_samples: lat?.samples ?? null,
     latency_rate: LATENCY_RATE,
+    latency_warmup_s: LATENCY_WARMUP_SECONDS,
     redis_commands_per_call: lat?.commands.total ?? null,
+    worker_cpu_us_per_call: round(lat?.cpuUsPerCall),
+    floor_cpu_us_per_call: round(floor?.cpuUsPerCall),
     worker_node_options: WORKER_NODE_OPTIONS_IN_BENCH,
     rss_mb_throughput: round(tp?.rssMb, 1),
     rss_mb_idle: round(mem?.idleMb, 1),
