@@ -27,9 +27,8 @@ const waiting = new Map<string, () => void>();
 let reading = true;
 const reader = (async () => {
   while (reading) {
-    const popped = await inboxConnection.brpop(inbox, 1);
-    if (!popped) continue;
-    for (const raw of [popped[1], ...((await inboxConnection.rpop(inbox, 256)) ?? [])]) waiting.get((JSON.parse(raw) as { id: string }).id)?.();
+    const popped = await inboxConnection.blmpop(1, 1, inbox, 'RIGHT', 'COUNT', 256);
+    for (const raw of popped?.[1] ?? []) waiting.get((JSON.parse(raw) as { id: string }).id)?.();
   }
 })();
 

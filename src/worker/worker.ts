@@ -160,6 +160,7 @@ export class Worker {
     this.redis.on('error', (error: Error) => this.log.debug({ err: error.message }, 'redis connection error'));
     for (const c of [this.blocking, this.inboxConnection, this.subscriber]) c.on('error', () => undefined);
     await Promise.all([this.redis.connect(), this.blocking.connect(), this.inboxConnection.connect(), this.subscriber.connect()]);
+    await this.requireRedis7();
     this.redisUp = true;
 
     this.ami.on('event', (event: CallEvent) => this.tracker.route(event));
@@ -208,6 +209,12 @@ export class Worker {
     this.claiming = this.claimLoop();
     this.inbox = this.inboxLoop();
     this.log.info({ threads: this.live.threads, retries: this.live.retries }, 'worker started');
+  }
+
+  /** Replies are taken with BLMPOP and scripts read TIME under effects replication: Redis 7.0 or later. */
+  private async requireRedis7(): Promise<void> {
+    const version = /^redis_version:(\S+)/m.exec(await this.redis.info('server'))?.[1] ?? '';
+    if (Number.parseInt(version, 10) < 7) throw new Error(`Redis 7.0 or later is required; ${this.settings.redis.host}:${this.settings.redis.port} runs ${version}`);
   }
 
   /**
@@ -362,10 +369,14 @@ export class Worker {
         const early = this.landed ? this.tokens.take(() => this.stopping || !this.centralUp()) : undefined;
         const claimed = await this.store.claim(this.id, this.settings.central.name, spare, this.now());
         this.landed = false;
-        this.backlog = claimed.length === spare;
+        // A full claim of the few slots kept for a trickle says little: the next blocking
+        // move returns at once if more is queued, and the empty hold then grows the slots.
+        this.backlog = claimed.length === spare && spare > TRICKLE_SLOTS;
         claimed.forEach(({ id, raw }, i) => this.accept(id, raw, i === 0 ? early : undefined));
         this.reserved = 0;
         this.metrics.inFlight.set(this.held.size);
+        // The central stopped answering meanwhile: the top of the loop stands down at once.
+        if (!this.centralUp()) continue;
         if (!this.backlog) {
           // The claim took less than it had room for: the queue is empty (or what is left
           // arrived just now, and the blocking move below returns it at once). Asking again
