@@ -377,7 +377,9 @@ export class Worker {
         this.metrics.inFlight.set(this.held.size);
         // The central stopped answering meanwhile: the top of the loop stands down at once.
         if (!this.centralUp()) continue;
-        if (!this.backlog) {
+        // With no room left the top of the loop waits for a call to end: a blocking move now
+        // would take a request that other workers could dial.
+        if (!this.backlog && this.capacity() > 0) {
           // The claim took less than it had room for: the queue is empty (or what is left
           // arrived just now, and the blocking move below returns it at once). Asking again
           // would cost a round trip per request at a trickle, so wait for the next one.
