@@ -380,9 +380,8 @@ export class Worker {
         // With no room left the top of the loop waits for a call to end: a blocking move now
         // would take a request that other workers could dial.
         if (!this.backlog && this.capacity() > 0) {
-          // The claim took less than it had room for: the queue is empty (or what is left
-          // arrived just now, and the blocking move below returns it at once). Asking again
-          // would cost a round trip per request at a trickle, so wait for the next one.
+          // No backlog: claiming again would cost a round trip per request at a trickle, so
+          // wait for the next request (the blocking move returns at once if one is queued).
           // It is close behind at a steady trickle: keep a few slots for a moment, since
           // giving them back and taking them again would put two round trips between that
           // request and the wire; no more than a trickle needs.

@@ -1,0 +1,60 @@
+/**
+ * The Redis side of a call with nothing else around it, shared by the baselines of
+ * bench/worker.ts (ceiling-loop.ts, latency-floor.ts): the worker's steps per call with no
+ * schema checks, call tracking or metrics.
+ */
+import { Redis } from 'ioredis';
+import { CelulaStore } from '../src/protocol/store.js';
+import { CentralStore, defaultBurst } from '../src/protocol/central-store.js';
+
+/** As bench/worker.ts configures the worker's central. */
+export const CENTRAL = { name: 'bench-central', maxChannels: 100_000, rate: 10_000, burst: defaultBurst(10_000) };
+
+export class BareCalls {
+  readonly redis: Redis;
+  readonly store: CelulaStore;
+  readonly central: CentralStore;
+  private readonly inboxConnection: Redis;
+  private readonly waiting = new Map<string, () => void>();
+  private reading = true;
+  private readonly reader: Promise<void>;
+
+  constructor(port: number, celula: string, readonly worker: string) {
+    this.redis = new Redis({ port, host: '127.0.0.1', enableAutoPipelining: true });
+    this.inboxConnection = new Redis({ port, host: '127.0.0.1' });
+    this.store = new CelulaStore(this.redis, { celula });
+    this.central = new CentralStore(this.redis, { central: CENTRAL.name });
+    this.reader = this.readReplies();
+  }
+
+  /** ACK replies, as the worker takes them: every waiting one in one blocking pop. */
+  private async readReplies(): Promise<void> {
+    while (this.reading) {
+      const popped = await this.inboxConnection.blmpop(1, 1, this.store.keys.inbox(this.worker), 'RIGHT', 'COUNT', 256).catch(() => null);
+      for (const raw of popped?.[1] ?? []) this.waiting.get((JSON.parse(raw) as { id: string }).id)?.();
+    }
+  }
+
+  /** claimed → originating: what must succeed before an Originate may be written. */
+  originating(id: string, now: number): Promise<boolean> {
+    return this.store.transition(id, this.worker, ['claimed'], 'originating', now, { a: 1, ch: `mc1-${id}` }, `${this.worker}/${id}/1`);
+  }
+
+  /** The rest of an answered call: record originated and push the ACK, take its reply, store the CodLigacao, publish the result. */
+  async rest(id: string, now: number): Promise<void> {
+    const { store, worker } = this;
+    const replied = new Promise<void>((resolve) => this.waiting.set(id, resolve));
+    await store.originated(id, worker, { v: 1, id, celula: store.celula, worker, central: 'c', attempt: 1, replyTo: store.keys.inbox(worker), channelId: `mc1-${id}`, at: now }, now);
+    await replied;
+    this.waiting.delete(id);
+    await store.transition(id, worker, ['originated'], 'originated', Date.now(), { k: '1' });
+    await store.complete({ v: 1, id, celula: store.celula, status: 'answered', reason: 4, cause: 16, causeTxt: 'Normal Clearing', central: 'c', worker, attempts: 1, codLigacao: '1', ack: 'replied', claimedAt: now, originatedAt: now, answeredAt: now, endedAt: now, billsec: 0 });
+  }
+
+  async close(): Promise<void> {
+    this.reading = false;
+    this.inboxConnection.disconnect();
+    await this.reader;
+    this.redis.disconnect();
+  }
+}
