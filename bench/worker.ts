@@ -3,7 +3,9 @@
  *
  *  1. throughput: zero-length calls through one worker, next to the Redis ceiling: the same
  *     Redis operations per call driven by a bare ioredis loop in the same run;
- *  2. latency: enqueue → Originate on the wire at 1,000 calls/s offered (p50, p99);
+ *  2. latency: enqueue → Originate on the wire at 1,000 calls/s offered (p50, p99), next to
+ *     its floor: the same traffic through a bare loop doing only the round trips
+ *     (bench/latency-floor.ts) in the same run;
  *  3. memory: the worker's RSS with 1,000 live calls.
  *
  * Ends with one JSON line of figures. Sizes can be reduced for a quick look:
@@ -168,6 +170,7 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
   const pbx = { host: host ?? '127.0.0.1', port: Number(port) } as PbxSimulator;
   const multcall = new MultcallSide({ redis: { host: '127.0.0.1', port: redis.port }, celula: CELULA });
   multcall.start();
+  // The process under measure: the worker, or the floor loop in its place.
   const worker =
     consumer === 'worker'
       ? workerProcess(redis, pbx, 1000)
