@@ -40,14 +40,17 @@ export class BareCalls {
     return this.store.transition(id, this.worker, ['claimed'], 'originating', now, { a: 1, ch: `mc1-${id}` }, `${this.worker}/${id}/1`);
   }
 
-  /** The rest of an answered call: record originated and push the ACK, take its reply, store the CodLigacao, publish the result. */
+  /**
+   * The rest of a zero-length answered call: record originated and push the ACK, take its
+   * reply, publish the result with the CodLigacao (the call has ended by then, so the worker
+   * does not store it on the record first).
+   */
   async rest(id: string, now: number): Promise<void> {
     const { store, worker } = this;
     const replied = new Promise<void>((resolve) => this.waiting.set(id, resolve));
     await store.originated(id, worker, { v: 1, id, celula: store.celula, worker, central: 'c', attempt: 1, replyTo: store.keys.inbox(worker), channelId: `mc1-${id}`, at: now }, now);
     await replied;
     this.waiting.delete(id);
-    await store.transition(id, worker, ['originated'], 'originated', Date.now(), { k: '1' });
     await store.complete({ v: 1, id, celula: store.celula, status: 'answered', reason: 4, cause: 16, causeTxt: 'Normal Clearing', central: 'c', worker, attempts: 1, codLigacao: '1', ack: 'replied', claimedAt: now, originatedAt: now, answeredAt: now, endedAt: now, billsec: 0 });
   }
 

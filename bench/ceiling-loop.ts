@@ -2,8 +2,8 @@
  * The Redis ceiling for bench/worker.ts: a bare ioredis loop, in its own process like the
  * worker, doing per call exactly the worker's Redis operations — the central's channel slots
  * and Originate tokens (one round trip each per batch), claim (batched), mark originating,
- * record originated + push the ACK, take the ACK reply from the inbox, store the CodLigacao,
- * publish the result — with no AMI and no PBX. Exits when the queue is empty.
+ * record originated + push the ACK, take the ACK reply from the inbox, publish the result
+ * with its CodLigacao — with no AMI and no PBX. Exits when the queue is empty.
  *   node --import tsx bench/ceiling-loop.ts <redis port> <célula> <concurrency>
  */
 import { BareCalls, CENTRAL } from './bare-calls.js';

@@ -3,8 +3,8 @@
  * wire when nothing but the round trips themselves stands in between. A bare loop, in its
  * own process like the worker, does the worker's steps for each request at a trickle —
  * blocking move (wake), claim ∥ Originate token, mark originating, write the Originate to
- * the same simulator — then the rest of the call's Redis steps (ACK, its reply, CodLigacao,
- * result), with no AMI parsing (what the simulator sends is read and dropped), no schema
+ * the same simulator — then the rest of the call's Redis steps (ACK, its reply, result),
+ * with no AMI parsing (what the simulator sends is read and dropped), no schema
  * checks, no call tracking, no metrics. Runs until SIGTERM.
  *   node --import tsx bench/latency-floor.ts <redis port> <célula> <simulator host:port>
  */

@@ -109,40 +109,65 @@ async function fill(multcall: MultcallSide, prefix: string, n: number): Promise<
   for (let i = 0; i < n; i += 1000) await multcall.enqueue(Array.from({ length: Math.min(1000, n - i) }, (_, k) => request(prefix, i + k)));
 }
 
-/** Throughput of one worker process with zero-length calls. */
-async function throughput(): Promise<{ callsPerS: number; rssMb: number }> {
-  const env = await setup({ outcome: () => ({ kind: 'answer', ringMs: 0, talkMs: 0 }) });
-  await fill(env.multcall, 'tp', CALLS);
-  const worker = workerProcess(env.redis, env.pbx, 500);
-  // Measure from the first result, so process start-up is not counted.
+/** Redis's own CPU time so far (user + system, main thread and children), in ms. */
+async function redisCpuMs(port: number): Promise<number> {
+  const client = new Redis({ port, lazyConnect: true });
+  await client.connect();
+  const info = await client.info('cpu');
+  client.disconnect();
+  return [...info.matchAll(/^used_cpu_(?:sys|user):([\d.]+)/gm)].reduce((sum, [, s]) => sum + Number(s) * 1000, 0);
+}
+
+/** CPU per call of the three parties of a throughput run: the consumer, Redis, and this process (simulator and Multcall side). */
+interface CpuSplit {
+  consumer: number;
+  redis: number;
+  bench: number;
+}
+
+/**
+ * Results/s seen by the Multcall side from the first result on (process start-up is not
+ * counted), and the CPU each party spent per call meanwhile.
+ */
+async function measureRun(env: Awaited<ReturnType<typeof setup>>, consumer: ChildProcess): Promise<{ callsPerS: number; cpu: CpuSplit }> {
   while (env.multcall.tally.results === 0) await sleep(1);
   const started = performance.now();
   const first = env.multcall.tally.results;
+  const before = { consumer: cpuMs(consumer.pid), redis: await redisCpuMs(env.redis.port), bench: process.cpuUsage() };
   await env.multcall.waitForResults(CALLS, 600_000);
-  const callsPerS = ((CALLS - first) * 1000) / (performance.now() - started);
+  const calls = CALLS - first;
+  const callsPerS = (calls * 1000) / (performance.now() - started);
+  const bench = process.cpuUsage(before.bench);
+  const perCall = (ms: number) => Math.round((ms * 1000) / calls);
+  const cpu = { consumer: perCall(cpuMs(consumer.pid) - before.consumer), redis: perCall((await redisCpuMs(env.redis.port)) - before.redis), bench: perCall((bench.user + bench.system) / 1000) };
+  return { callsPerS, cpu };
+}
+
+/** Throughput of one worker process with zero-length calls. */
+async function throughput(): Promise<{ callsPerS: number; rssMb: number; cpu: CpuSplit }> {
+  const env = await setup({ outcome: () => ({ kind: 'answer', ringMs: 0, talkMs: 0 }) });
+  await fill(env.multcall, 'tp', CALLS);
+  const worker = workerProcess(env.redis, env.pbx, 500);
+  const { callsPerS, cpu } = await measureRun(env, worker);
   const rss = rssMb(worker.pid);
   if (env.pbx.stats().duplicates.length > 0) throw new Error('a request was dialled twice');
   await stopProcess(worker);
   await env.close();
-  return { callsPerS, rssMb: rss };
+  return { callsPerS, rssMb: rss, cpu };
 }
 
 /**
  * The Redis ceiling: the same run with the worker process replaced by a bare ioredis loop
  * doing the worker's Redis operations per call (bench/ceiling-loop.ts), no AMI at all.
  */
-async function ceiling(): Promise<number> {
+async function ceiling(): Promise<{ callsPerS: number; cpu: CpuSplit }> {
   const env = await setup({});
   await fill(env.multcall, 'ce', CALLS);
   const loop = spawn(process.execPath, ['--import', 'tsx', 'bench/ceiling-loop.ts', String(env.redis.port), CELULA, '500'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  while (env.multcall.tally.results === 0) await sleep(1);
-  const started = performance.now();
-  const first = env.multcall.tally.results;
-  await env.multcall.waitForResults(CALLS, 600_000);
-  const callsPerS = ((CALLS - first) * 1000) / (performance.now() - started);
+  const measured = await measureRun(env, loop);
   await stopProcess(loop);
   await env.close();
-  return callsPerS;
+  return measured;
 }
 
 /**
@@ -270,8 +295,11 @@ console.log(
     bench: 'worker',
     calls: CALLS,
     calls_per_s: round(tp?.callsPerS),
-    ceiling_calls_per_s: round(ceil ?? undefined),
-    ceiling_ratio: tp && ceil ? round(tp.callsPerS / ceil, 2) : null,
+    ceiling_calls_per_s: round(ceil?.callsPerS),
+    ceiling_ratio: tp && ceil ? round(tp.callsPerS / ceil.callsPerS, 2) : null,
+    // CPU µs per call at full load: the worker (the ceiling loop), Redis, the simulator and Multcall side.
+    cpu_us_per_call_throughput: tp?.cpu ?? null,
+    cpu_us_per_call_ceiling: ceil?.cpu ?? null,
     p50_ms: round(lat?.p50, 2),
     p99_ms: round(lat?.p99, 2),
     max_ms: round(lat?.max, 2),

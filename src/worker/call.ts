@@ -41,6 +41,8 @@ export class LiveCall {
   /** Mirrors the record's state in Redis, as far as this process moved it. */
   state: 'claimed' | 'originating' | 'originated' = 'claimed';
   published = false;
+  /** The central is done with the call: its result goes out as soon as it has settled. */
+  ended = false;
   /** Watchdog and ACK timers: cleared when the result is published, so a finished call is garbage at once. */
   readonly timers: NodeJS.Timeout[] = [];
   /** For adopted calls: the record's state and last transition time when we took it over. */

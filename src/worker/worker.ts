@@ -607,7 +607,9 @@ export class Worker {
     call.codLigacao = parsed.data.codLigacao;
     call.ack = 'replied';
     const codLigacao = call.codLigacao;
-    void this.persist(() => this.store.transition(call.id, this.id, ['originated'], 'originated', this.now(), { k: codLigacao }));
+    // Kept on the record so that a peer adopting a live call reports it. A call that has
+    // already ended is published next, CodLigacao in its result: nothing to keep it for.
+    if (!call.ended) void this.persist(() => this.store.transition(call.id, this.id, ['originated'], 'originated', this.now(), { k: codLigacao }));
     call.ackSettled();
   }
 
@@ -643,6 +645,7 @@ export class Worker {
 
   /** Called by the tracker once a call's outcome is known. */
   private async finish(call: LiveCall): Promise<void> {
+    call.ended = true;
     await call.settled;
     await this.publish(call);
   }

@@ -122,6 +122,8 @@ interface Session {
   queue: AmiMessage[];
   busy: boolean;
   held: string[];
+  /** Written this turn of the event loop, not yet on the socket. */
+  out: string;
   deaf: boolean;
   closing: boolean;
 }
@@ -234,14 +236,24 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
       session.held.push(data);
       return;
     }
-    // Everything written in one tick leaves in one syscall: a real Asterisk also sends
-    // events in bursts, and thousands of tiny writes would make the simulator the bottleneck.
-    const socket = session.socket;
-    if (socket.writableCorked === 0) {
-      socket.cork();
-      process.nextTick(() => socket.uncork());
-    }
-    socket.write(data);
+    // Everything written in one turn of the event loop (every timer that fired, every action
+    // read) leaves in one write: a real Asterisk also sends events in bursts, and a syscall
+    // per event would make the simulator the bottleneck.
+    if (session.out === '') setImmediate(flush, session);
+    session.out += data;
+  }
+
+  function flush(session: Session): void {
+    const out = session.out;
+    session.out = '';
+    if (out && !session.deaf && !session.socket.destroyed) session.socket.write(out);
+  }
+
+  /** Ends a session as Asterisk does after its last reply: what was written goes out first. */
+  function close(session: Session): void {
+    session.closing = true;
+    flush(session);
+    session.socket.end();
   }
 
   function canRead(session: Session, cls: EventClass | 'security'): boolean {
@@ -678,8 +690,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     if (refuseLogins || !user || user.secret !== fields.secret) {
       await new Promise((r) => later(authFailDelayMs, () => r(undefined)));
       error(session, actionId, 'Authentication failed');
-      session.closing = true;
-      session.socket.end();
+      close(session);
       return;
     }
     if (slowLoginMs > 0) await new Promise((r) => later(slowLoginMs, () => r(undefined)));
@@ -845,8 +856,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
 
   function logoff(session: Session, actionId: string | undefined): void {
     reply(session, [['Response', 'Goodbye'], ['Message', 'Thanks for all the fish.']], actionId);
-    session.closing = true;
-    session.socket.end();
+    close(session);
   }
 
   async function drain(session: Session): Promise<void> {
@@ -867,7 +877,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   const server: Server = createServer((socket) => {
     connections += 1;
     socket.setNoDelay(true);
-    const session: Session = { socket, user: undefined, mask: 'all', queue: [], busy: false, held: [], deaf: down, closing: false };
+    const session: Session = { socket, user: undefined, mask: 'all', queue: [], busy: false, held: [], out: '', deaf: down, closing: false };
     sessions.add(session);
     const parser = new AmiParser({
       strict: true,
