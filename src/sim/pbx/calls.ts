@@ -48,9 +48,16 @@ export function render(headers: ReadonlyArray<readonly [string, string | number]
   return `${out}\r\n`;
 }
 
-/** Builds the events of calls for one dialect. */
+/**
+ * Builds the events of calls for one dialect. An event of a class no session may read is
+ * not built at all (undefined): a worker's session leaves out the dialplan chatter, and
+ * building it anyway would cost the simulator a third of its time.
+ */
 export class EventFactory {
-  constructor(readonly dialect: AmiDialect) {}
+  constructor(
+    readonly dialect: AmiDialect,
+    private readonly read: (cls: EventClass) => boolean = () => true,
+  ) {}
 
   private legHeaders(leg: Leg, prefix = ''): Array<[string, string | number]> {
     if (this.dialect === 'pre12') {
@@ -86,46 +93,47 @@ export class EventFactory {
     ];
   }
 
-  private ev(cls: EventClass, name: string, body: Array<[string, string | number]>): SimEvent {
-    return { cls, wire: render([['Event', name], ['Privilege', `${cls},all`], ...body]) };
+  private ev(cls: EventClass, name: string, body: () => Array<[string, string | number]>): SimEvent | undefined {
+    if (!this.read(cls)) return undefined;
+    return { cls, wire: render([['Event', name], ['Privilege', `${cls},all`], ...body()]) };
   }
 
-  newchannel(leg: Leg): SimEvent {
-    return this.ev('call', 'Newchannel', this.legHeaders(leg));
+  newchannel(leg: Leg): SimEvent | undefined {
+    return this.ev('call', 'Newchannel', () => this.legHeaders(leg));
   }
 
-  newstate(leg: Leg): SimEvent {
-    return this.ev('call', 'Newstate', this.legHeaders(leg));
+  newstate(leg: Leg): SimEvent | undefined {
+    return this.ev('call', 'Newstate', () => this.legHeaders(leg));
   }
 
   newexten(leg: Leg, application: string, appData: string): SimEvent | undefined {
     if (this.dialect === 'pre12') return undefined;
-    return this.ev('dialplan', 'Newexten', [...this.legHeaders(leg), ['Extension', leg.exten], ['Application', application], ['AppData', appData]]);
+    return this.ev('dialplan', 'Newexten', () => [...this.legHeaders(leg), ['Extension', leg.exten], ['Application', application], ['AppData', appData]]);
   }
 
-  varSet(leg: Leg, name: string, value: string): SimEvent {
-    return this.ev('dialplan', 'VarSet', [...this.legHeaders(leg), ['Variable', name], ['Value', value]]);
+  varSet(leg: Leg, name: string, value: string): SimEvent | undefined {
+    return this.ev('dialplan', 'VarSet', () => [...this.legHeaders(leg), ['Variable', name], ['Value', value]]);
   }
 
-  newCallerid(leg: Leg): SimEvent {
-    return this.ev('call', 'NewCallerid', [...this.legHeaders(leg), ['CID-CallingPres', '0 (Presentation Allowed, Not Screened)']]);
+  newCallerid(leg: Leg): SimEvent | undefined {
+    return this.ev('call', 'NewCallerid', () => [...this.legHeaders(leg), ['CID-CallingPres', '0 (Presentation Allowed, Not Screened)']]);
   }
 
   newConnectedLine(leg: Leg): SimEvent | undefined {
     if (this.dialect === 'pre12') return undefined;
-    return this.ev('call', 'NewConnectedLine', this.legHeaders(leg));
+    return this.ev('call', 'NewConnectedLine', () => this.legHeaders(leg));
   }
 
   localBridge(one: Leg, two: Leg): SimEvent | undefined {
     if (this.dialect === 'pre12') return undefined;
-    return this.ev('call', 'LocalBridge', [...this.legHeaders(one, 'LocalOne'), ...this.legHeaders(two, 'LocalTwo'), ['Context', two.context], ['Exten', two.exten], ['LocalOptimization', 'Yes']]);
+    return this.ev('call', 'LocalBridge', () => [...this.legHeaders(one, 'LocalOne'), ...this.legHeaders(two, 'LocalTwo'), ['Context', two.context], ['Exten', two.exten], ['LocalOptimization', 'Yes']]);
   }
 
-  dialBegin(dest: Leg, dialString: string): SimEvent {
+  dialBegin(dest: Leg, dialString: string): SimEvent | undefined {
     if (this.dialect === 'pre12') {
-      return this.ev('call', 'Dial', [['SubEvent', 'Begin'], ['Channel', dest.name], ['Destination', dest.name], ['CallerIDNum', dest.callerNum], ['CallerIDName', dest.callerName], ['UniqueID', dest.uniqueid], ['DestUniqueID', dest.uniqueid], ['Dialstring', dialString]]);
+      return this.ev('call', 'Dial', () => [['SubEvent', 'Begin'], ['Channel', dest.name], ['Destination', dest.name], ['CallerIDNum', dest.callerNum], ['CallerIDName', dest.callerName], ['UniqueID', dest.uniqueid], ['DestUniqueID', dest.uniqueid], ['Dialstring', dialString]]);
     }
-    return this.ev('call', 'DialBegin', [...this.destHeaders(dest), ['DialString', dialString]]);
+    return this.ev('call', 'DialBegin', () => [...this.destHeaders(dest), ['DialString', dialString]]);
   }
 
   private destHeaders(dest: Leg): Array<[string, string | number]> {
@@ -134,26 +142,26 @@ export class EventFactory {
 
   dialState(dest: Leg, status: string): SimEvent | undefined {
     if (this.dialect === 'pre12') return undefined;
-    return this.ev('call', 'DialState', [...this.destHeaders(dest), ['DialStatus', status]]);
+    return this.ev('call', 'DialState', () => [...this.destHeaders(dest), ['DialStatus', status]]);
   }
 
-  dialEnd(dest: Leg, status: string): SimEvent {
+  dialEnd(dest: Leg, status: string): SimEvent | undefined {
     if (this.dialect === 'pre12') {
-      return this.ev('call', 'Dial', [['SubEvent', 'End'], ['Channel', dest.name], ['UniqueID', dest.uniqueid], ['DialStatus', status]]);
+      return this.ev('call', 'Dial', () => [['SubEvent', 'End'], ['Channel', dest.name], ['UniqueID', dest.uniqueid], ['DialStatus', status]]);
     }
-    return this.ev('call', 'DialEnd', [...this.destHeaders(dest), ['DialStatus', status]]);
+    return this.ev('call', 'DialEnd', () => [...this.destHeaders(dest), ['DialStatus', status]]);
   }
 
   hangupRequest(leg: Leg, cause: number, soft = false): SimEvent | undefined {
     if (this.dialect === 'pre12') return undefined;
-    return this.ev('call', soft ? 'SoftHangupRequest' : 'HangupRequest', [...this.legHeaders(leg), ['Cause', cause]]);
+    return this.ev('call', soft ? 'SoftHangupRequest' : 'HangupRequest', () => [...this.legHeaders(leg), ['Cause', cause]]);
   }
 
-  hangup(leg: Leg, cause: number): SimEvent {
-    return this.ev('call', 'Hangup', [...this.legHeaders(leg), ['Cause', cause], ['Cause-txt', CAUSE_TXT[cause] ?? 'Unknown']]);
+  hangup(leg: Leg, cause: number): SimEvent | undefined {
+    return this.ev('call', 'Hangup', () => [...this.legHeaders(leg), ['Cause', cause], ['Cause-txt', CAUSE_TXT[cause] ?? 'Unknown']]);
   }
 
-  originateResponse(o: { actionId?: string; success: boolean; channel: string; context: string; exten: string; reason: number; uniqueid: string; callerNum: string; callerName: string }): SimEvent {
+  originateResponse(o: { actionId?: string; success: boolean; channel: string; context: string; exten: string; reason: number; uniqueid: string; callerNum: string; callerName: string }): SimEvent | undefined {
     const headers: Array<[string, string | number]> = [];
     if (o.actionId !== undefined) headers.push(['ActionID', o.actionId]);
     headers.push(
@@ -166,11 +174,11 @@ export class EventFactory {
       ['CallerIDNum', o.callerNum],
       ['CallerIDName', o.callerName],
     );
-    return this.ev('call', 'OriginateResponse', headers);
+    return this.ev('call', 'OriginateResponse', () => headers);
   }
 
   /** Unrelated call-class traffic, for flood faults. */
-  noise(seq: number): SimEvent {
-    return this.ev('call', 'MusicOnHoldStart', [['Channel', `PJSIP/noise-${seq.toString(16).padStart(8, '0')}`], ['Uniqueid', `noise.${seq}`], ['Class', 'default']]);
+  noise(seq: number): SimEvent | undefined {
+    return this.ev('call', 'MusicOnHoldStart', () => [['Channel', `PJSIP/noise-${seq.toString(16).padStart(8, '0')}`], ['Uniqueid', `noise.${seq}`], ['Class', 'default']]);
   }
 }

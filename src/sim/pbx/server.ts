@@ -189,7 +189,10 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   const profile = options.profile ?? '20';
   const dialect: AmiDialect = profile === '1.8' || profile === '11' ? 'pre12' : 'stasis';
   const banner = `Asterisk Call Manager/${PROFILE_AMI_VERSION[profile]}`;
-  const factory = new EventFactory(dialect);
+  const factory = new EventFactory(dialect, (cls) => {
+    for (const session of sessions) if (canRead(session, cls)) return true;
+    return false;
+  });
   const users = options.users ?? [DEFAULT_PBX_USER];
   const scale = options.timeScale ?? 1;
   const resolveOutcome = createOutcomeResolver({ outcome: options.outcome, mix: options.mix, seed: options.seed });
@@ -357,7 +360,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     });
   }
 
-  function setState(leg: Leg, state: number): SimEvent {
+  function setState(leg: Leg, state: number): SimEvent | undefined {
     leg.state = state;
     return factory.newstate(leg);
   }
@@ -937,7 +940,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
       let seq = 0;
       const tick = (): void => {
         if (closed || Date.now() >= until) return;
-        const batch: SimEvent[] = [];
+        const batch: Array<SimEvent | undefined> = [];
         for (let i = 0; i < perTick; i++) batch.push(factory.noise(seq++));
         broadcast(batch);
         later(tickMs, tick);
