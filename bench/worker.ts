@@ -175,7 +175,7 @@ async function ceiling(): Promise<{ callsPerS: number; cpu: CpuSplit }> {
  * process and measures the delay itself (each request carries its queue time in a variable),
  * so the stalls of this busy bench process do not count.
  */
-async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: number; p99: number; max: number; samples: number; commands: Record<string, number>; cpuUsPerCall: number }> {
+async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: number; p99: number; max: number; samples: number; commands: Record<string, number>; cpuUsPerCall: number; rssMb: number }> {
   const redis = await startEmbeddedRedis();
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/sim`] : [];
   const sim = spawn(process.execPath, [...profile, 'dist/cli/main.js', 'sim', 'pbx', '--port', '0', '--profile', '20', '--mix', 'answer=1', '--time-scale', '0.001', '--latency-var', 'BENCH_T0'], {
@@ -223,6 +223,7 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
   // Everyone's commands (worker, Multcall side, heartbeats): what Redis did per call.
   const commands = perCall(await countsBefore, await commandCounts(redis.port), total);
   const cpuUsPerCall = ((cpuMs(worker.pid) - cpuBefore) * 1000) / total;
+  const rss = rssMb(worker.pid); // after seconds at a steady rate
   await stopProcess(worker);
   const stopped = new Promise((r) => sim.once('exit', r));
   sim.kill('SIGTERM');
@@ -232,7 +233,7 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
   const report = JSON.parse(lines.at(-1) ?? '{}') as { wireLatency?: { count: number; p50: number; p99: number; max: number } };
   const w = report.wireLatency;
   if (!w) throw new Error('the simulator reported no latency');
-  return { p50: w.p50, p99: w.p99, max: w.max, samples: w.count, commands, cpuUsPerCall };
+  return { p50: w.p50, p99: w.p99, max: w.max, samples: w.count, commands, cpuUsPerCall, rssMb: rss };
 }
 
 /** Commands Redis has run so far, by name (`INFO commandstats`). */
@@ -314,6 +315,7 @@ console.log(
     floor_cpu_us_per_call: round(floor?.cpuUsPerCall),
     worker_node_options: WORKER_NODE_OPTIONS_IN_BENCH,
     rss_mb_throughput: round(tp?.rssMb, 1),
+    rss_mb_latency: round(lat?.rssMb, 1),
     rss_mb_idle: round(mem?.idleMb, 1),
     rss_mb: round(mem?.liveMb, 1),
   }),

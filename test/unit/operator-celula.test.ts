@@ -77,8 +77,8 @@ describe('render', () => {
     expect(pod.terminationGracePeriodSeconds).toBe(150);
     const env = pod.containers[0]?.env as Array<{ name: string; value?: string }>;
     expect(env.map((e) => e.name)).toEqual(['MULTCALL_WORKER_ID', 'AMI_SECRET_FILE', 'NODE_OPTIONS', 'REDIS_PASSWORD_FILE']);
-    // Small semi-spaces keep a busy worker's RSS well under its limit (src/worker/node-options.ts).
-    expect(env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=8');
+    // Bounded semi-spaces keep a busy worker's RSS well under its limit (src/worker/node-options.ts).
+    expect(env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=16');
     expect(JSON.stringify(d)).not.toMatch(/"value":"[^"/]*secret[^"/]*"/);
   });
 
