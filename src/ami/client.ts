@@ -57,7 +57,7 @@ export function backoffDelay(attempt: number, minMs: number, maxMs: number, rand
 }
 
 /** The events this client reads: call progress, and the items of the list actions it sends. */
-const READ_EVENTS = new Set(['originateresponse', 'newstate', 'dialend', 'dial', 'hangup', 'coreshowchannel', 'coreshowchannelscomplete', 'status', 'statuscomplete']);
+export const READ_EVENTS = new Set(['originateresponse', 'newstate', 'dialend', 'dial', 'hangup', 'coreshowchannel', 'coreshowchannelscomplete', 'status', 'statuscomplete']);
 
 class NetAmiClient implements AmiClient {
   private readonly emitter = new EventEmitter();

@@ -91,6 +91,20 @@ describe('AMI parser on the real transcripts', () => {
     expect(declined).toBeGreaterThan(100);
   });
 
+  it('skipping declined events, ends a message at a blank line however its lines end', () => {
+    // Bare LF and CRLF mixed, as a central can send them; a declined event between each; a
+    // name in UTF-8 whose bytes the 1-byte chunks split.
+    const stream = 'Event: Noise\nChannel: x\n\nResponse: Error\r\nActionID: a1\r\nMessage: too long\n\r\nEvent: Noise\r\nA: 1\r\n\r\n\r\nEvent: Hangup\nUniqueid: u1\n\nEvent: Noise\n\nEvent: Hangup\r\nUniqueid: u2\r\nCallerIDName: José Ñ\r\n\r\n';
+    const expected = [{ response: 'Error', actionid: 'a1', message: 'too long' }, { event: 'Hangup', uniqueid: 'u1' }, { event: 'Hangup', uniqueid: 'u2', calleridname: 'José Ñ' }];
+    const bytes = Buffer.from(stream);
+    for (const size of [bytes.length, 1, 2, 3, 5]) {
+      const got: AmiMessage[] = [];
+      const parser = new AmiParser({ keepEvent: (name) => name === 'Hangup', onMessage: (m) => got.push(m) });
+      for (let pos = 0; pos < bytes.length; pos += size) parser.push(bytes.subarray(pos, pos + size));
+      expect(got.map((m) => ({ ...m.fields })), `chunks of ${size}`).toEqual(expected);
+    }
+  });
+
   it('keeps the first occurrence of a header and lower-cases names', () => {
     const { messages } = parseAll('Response: Success\r\nMessage: first\r\nMESSAGE: second\r\n\r\n');
     expect(messages[0]?.fields).toEqual({ response: 'Success', message: 'first' });
