@@ -11,7 +11,8 @@
  * Ends with one JSON line of figures. Sizes can be reduced for a quick look:
  *   BENCH_CALLS=5000 BENCH_LATENCY_S=5 npm run bench:worker
  * The latency phase can be offered another rate (BENCH_LATENCY_RATE=250), and the worker run
- * with other node flags (BENCH_WORKER_NODE_OPTIONS='' for V8's defaults).
+ * with other node flags (BENCH_WORKER_NODE_OPTIONS='' for V8's defaults), the throughput phase with
+ * another number of calls at once (BENCH_THREADS=1000; the worker allows up to 1,000).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
@@ -33,6 +34,8 @@ const LATENCY_WARMUP_SECONDS = Number(process.env.BENCH_LATENCY_WARMUP_S ?? 3);
 /** The worker's node flags, as its pod sets them; BENCH_WORKER_NODE_OPTIONS='' runs V8's defaults. */
 const WORKER_NODE_OPTIONS_IN_BENCH = process.env.BENCH_WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS;
 const LIVE = 1000;
+/** Calls at once in the throughput phase, for the worker (its threads) and the ceiling loop alike. */
+const THREADS = Number(process.env.BENCH_THREADS ?? 500);
 const CELULA = 'bench';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -130,11 +133,13 @@ interface CpuSplit {
  * counted), and the CPU each party spent per call meanwhile.
  */
 async function measureRun(env: Awaited<ReturnType<typeof setup>>, consumer: ChildProcess): Promise<{ callsPerS: number; cpu: CpuSplit }> {
-  while (env.multcall.tally.results === 0) await sleep(1);
+  // A consumer that exits early (bad settings, a crash) ends the run instead of the wait.
+  const exited = new Promise<never>((_, reject) => consumer.once('exit', (code) => reject(new Error(`the process under measure exited with code ${code}`))));
+  exited.catch(() => undefined);
+  const first = await Promise.race([env.multcall.waitForResults(1, 60_000).then(() => env.multcall.tally.results), exited]);
   const started = performance.now();
-  const first = env.multcall.tally.results;
   const before = { consumer: cpuMs(consumer.pid), redis: await redisCpuMs(env.redis.port), bench: process.cpuUsage() };
-  await env.multcall.waitForResults(CALLS, 600_000);
+  await Promise.race([env.multcall.waitForResults(CALLS, 600_000), exited]);
   const calls = CALLS - first;
   const callsPerS = (calls * 1000) / (performance.now() - started);
   const bench = process.cpuUsage(before.bench);
@@ -147,7 +152,7 @@ async function measureRun(env: Awaited<ReturnType<typeof setup>>, consumer: Chil
 async function throughput(): Promise<{ callsPerS: number; rssMb: number; cpu: CpuSplit }> {
   const env = await setup({ outcome: () => ({ kind: 'answer', ringMs: 0, talkMs: 0 }) });
   await fill(env.multcall, 'tp', CALLS);
-  const worker = workerProcess(env.redis, env.pbx, 500);
+  const worker = workerProcess(env.redis, env.pbx, THREADS);
   const { callsPerS, cpu } = await measureRun(env, worker);
   const rss = rssMb(worker.pid);
   if (env.pbx.stats().duplicates.length > 0) throw new Error('a request was dialled twice');
@@ -163,7 +168,7 @@ async function throughput(): Promise<{ callsPerS: number; rssMb: number; cpu: Cp
 async function ceiling(): Promise<{ callsPerS: number; cpu: CpuSplit }> {
   const env = await setup({});
   await fill(env.multcall, 'ce', CALLS);
-  const loop = spawn(process.execPath, ['--import', 'tsx', 'bench/ceiling-loop.ts', String(env.redis.port), CELULA, '500'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const loop = spawn(process.execPath, ['--import', 'tsx', 'bench/ceiling-loop.ts', String(env.redis.port), CELULA, String(THREADS)], { stdio: ['ignore', 'ignore', 'inherit'] });
   const measured = await measureRun(env, loop);
   await stopProcess(loop);
   await env.close();
