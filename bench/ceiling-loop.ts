@@ -3,7 +3,8 @@
  * worker, doing per call exactly the worker's Redis operations — the central's channel slots
  * and Originate tokens (one round trip each per batch), claim (batched), mark originating,
  * record originated + push the ACK, take the ACK reply from the inbox, publish the result
- * with its CodLigacao — with no AMI and no PBX. Exits when the queue is empty.
+ * with its CodLigacao — with no AMI and no PBX. Once the queue is empty it
+ * waits for SIGTERM, so that its CPU time can still be read.
  *   node --import tsx bench/ceiling-loop.ts <redis port> <célula> <concurrency>
  */
 import { BareCalls, CENTRAL } from './bare-calls.js';
@@ -35,3 +36,6 @@ for (;;) {
   }
 }
 await calls.close();
+const alive = setInterval(() => undefined, 60_000); // a signal listener alone keeps no process up
+await new Promise((resolve) => process.once('SIGTERM', resolve));
+clearInterval(alive);

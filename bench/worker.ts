@@ -36,6 +36,7 @@ const WORKER_NODE_OPTIONS_IN_BENCH = process.env.BENCH_WORKER_NODE_OPTIONS ?? WO
 const LIVE = 1000;
 /** Calls at once in the throughput phase, for the worker (its threads) and the ceiling loop alike. */
 const THREADS = Number(process.env.BENCH_THREADS ?? 500);
+if (!Number.isInteger(THREADS) || THREADS < 1 || THREADS > 1000) throw new Error(`BENCH_THREADS must be a whole number from 1 to 1000 (the worker's limit), got ${process.env.BENCH_THREADS}`);
 const CELULA = 'bench';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -112,7 +113,7 @@ async function fill(multcall: MultcallSide, prefix: string, n: number): Promise<
   for (let i = 0; i < n; i += 1000) await multcall.enqueue(Array.from({ length: Math.min(1000, n - i) }, (_, k) => request(prefix, i + k)));
 }
 
-/** Redis's own CPU time so far (user + system, main thread and children), in ms. */
+/** Redis's own CPU time so far (user + system, all its threads), in ms. */
 async function redisCpuMs(port: number): Promise<number> {
   const client = new Redis({ port, lazyConnect: true });
   await client.connect();

@@ -234,7 +234,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   // ------------------------------------------------------------------ output
 
   function write(session: Session, data: string): void {
-    if (session.deaf || session.socket.destroyed) return;
+    if (session.deaf || session.closing || session.socket.destroyed) return;
     if (Date.now() < stalledUntil) {
       session.held.push(data);
       return;
@@ -249,7 +249,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   function flush(session: Session): void {
     const out = session.out;
     session.out = '';
-    if (out && !session.deaf && !session.socket.destroyed) session.socket.write(out);
+    if (out && !session.deaf && !session.socket.destroyed && !session.socket.writableEnded) session.socket.write(out);
   }
 
   /** Ends a session as Asterisk does after its last reply: what was written goes out first. */
@@ -950,8 +950,10 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     setDown(on) {
       down = on;
       for (const s of sessions) {
-        if (on) s.deaf = true;
-        else if (s.deaf) s.socket.destroy(); // a central that comes back has lost its sessions
+        if (on) {
+          flush(s); // what it wrote before it froze has left already
+          s.deaf = true;
+        } else if (s.deaf) s.socket.destroy(); // a central that comes back has lost its sessions
       }
     },
   };
