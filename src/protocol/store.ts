@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { celulaKeys, DEFAULT_PREFIX, type CelulaKeys, celulaRegistryKey } from './keys.js';
 import { defineScripts, type ScriptRunner, type ScriptReply } from './scripts.js';
+import { StepBatcher } from './step-batcher.js';
 import type { Ack, CallResult, DeadLetter, LiveConfig } from './messages.js';
 
 /** States a call record goes through in Redis. Only `claimed` may ever go back to the queue. */
@@ -59,6 +60,8 @@ export class CelulaStore {
   readonly celula: string;
   readonly prefix: string;
   private readonly scripts: ScriptRunner;
+  /** The per-call steps (transition, originated, complete) of one turn, run together. */
+  private readonly steps: StepBatcher;
   private readonly dedupeWindowMs: number;
   readonly maxMessageBytes: number;
 
@@ -70,6 +73,7 @@ export class CelulaStore {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.keys = celulaKeys(options.celula, this.prefix);
     this.scripts = defineScripts(redis);
+    this.steps = new StepBatcher(this.scripts);
     this.dedupeWindowMs = options.dedupeWindowMs ?? 24 * 3600_000;
     this.maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
   }
@@ -118,18 +122,18 @@ export class CelulaStore {
   }
 
   async transition(id: string, workerId: string, from: RecordState[], to: RecordState, now: number, extra?: Record<string, unknown>, token = ''): Promise<boolean> {
-    const reply = await this.scripts.run('transition-1', [this.keys.calls], [id, workerId, from.join(','), to, now, extra ? JSON.stringify(extra) : '', token]);
+    const reply = await this.steps.run('transition-1', [this.keys.calls], [id, workerId, from.join(','), to, now, extra ? JSON.stringify(extra) : '', token]);
     return reply === 1;
   }
 
   async originated(id: string, workerId: string, ack: Ack, now: number): Promise<boolean> {
-    const reply = await this.scripts.run('originated-2', [this.keys.calls, this.keys.acks], [id, workerId, now, JSON.stringify(ack), ack.channelId ?? '']);
+    const reply = await this.steps.run('originated-2', [this.keys.calls, this.keys.acks], [id, workerId, now, JSON.stringify(ack), ack.channelId ?? '']);
     return reply === 1;
   }
 
   async complete(result: CallResult): Promise<boolean> {
     const k = this.keys;
-    const reply = await this.scripts.run('complete-4', [k.calls, k.workerCalls(result.worker), k.results, k.stats], [result.id, result.worker, JSON.stringify(result), result.status]);
+    const reply = await this.steps.run('complete-4', [k.calls, k.workerCalls(result.worker), k.results, k.stats], [result.id, result.worker, JSON.stringify(result), result.status]);
     return reply === 1;
   }
 

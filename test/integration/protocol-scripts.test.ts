@@ -106,6 +106,34 @@ describe('transitions', () => {
     expect(await redis.scard(store.keys.workerCalls('w1'))).toBe(0);
   });
 
+  it('steps asked for in the same turn run together, each call checked and answered as if alone', async () => {
+    await redis.lpush(store.keys.dial, ...['b', 'c', 'd', 'e'].map((id) => request(id)));
+    await store.claim('w1', 'c1', 4, now);
+    // Script calls so far (EVAL the first time on a connection, EVALSHA after).
+    const commands = async () => [...(await redis.info('commandstats')).matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    const before = await commands();
+    // One turn: the holder's transitions, a stranger's, one from the wrong state, one for an unknown id.
+    const moved = await Promise.all([
+      store.transition('a', 'w1', ['claimed'], 'originating', now, { a: 1 }, 'tok-a'),
+      store.transition('b', 'w2', ['claimed'], 'originating', now),
+      store.transition('c', 'w1', ['originated'], 'originated', now),
+      store.transition('nope', 'w1', ['claimed'], 'originating', now),
+      store.transition('d', 'w1', ['claimed'], 'originating', now, { a: 1 }, 'tok-d'),
+      store.transition('d', 'w1', ['claimed'], 'originating', now, { a: 1 }, 'tok-d'), // re-sent: answers the same
+    ]);
+    expect(moved).toEqual([true, false, false, false, true, true]);
+    expect(await commands()).toBe(before + 1);
+    const held = await store.heldBy('w1');
+    expect([...held].map(([id, r]) => [id, r.s]).sort()).toEqual([['a', 'originating'], ['b', 'claimed'], ['c', 'claimed'], ['d', 'originating'], ['e', 'claimed']]);
+
+    const ack = (id: string) => ({ v: 1 as const, id, celula: 'vendas', worker: 'w1', central: 'c1', attempt: 1, replyTo: store.keys.inbox('w1'), at: now });
+    expect(await Promise.all([store.originated('a', 'w1', ack('a'), now), store.originated('b', 'w1', ack('b'), now), store.originated('d', 'w1', ack('d'), now)])).toEqual([true, false, true]);
+    expect((await redis.lrange(store.keys.acks, 0, -1)).map((raw) => (JSON.parse(raw) as { id: string }).id).sort()).toEqual(['a', 'd']);
+    expect(await Promise.all([store.complete(result('a', 'w1')), store.complete(result('a', 'w1')), store.complete(result('e', 'w2')), store.complete(result('d', 'w1', 'busy'))])).toEqual([true, false, false, true]);
+    expect(await redis.llen(store.keys.results)).toBe(2);
+    expect(await redis.hmget(store.keys.stats, 'status:answered', 'status:busy')).toEqual(['1', '1']);
+  });
+
   it('reject dead-letters a claimed request and frees its id for a corrected resend', async () => {
     expect(await store.reject('a', 'w1', { v: 1, code: 'invalid-request', reason: 'number: bad', id: 'a', celula: 'vendas', worker: 'w1', at: now, raw: '{}' })).toBe(true);
     await redis.lpush(store.keys.dial, request('a'));
