@@ -42,10 +42,16 @@ export const CAUSE_TXT: Record<number, string> = {
   34: 'Circuit/channel congestion',
 };
 
-export function render(headers: ReadonlyArray<readonly [string, string | number]>): string {
+/** Header lines as they go on the wire, each ended by CRLF. */
+function lines(headers: ReadonlyArray<readonly [string, string | number]>): string {
   let out = '';
   for (const [k, v] of headers) out += `${k}: ${v}\r\n`;
-  return `${out}\r\n`;
+  return out;
+}
+
+/** A whole message: its header lines, then the blank line. */
+export function render(headers: ReadonlyArray<readonly [string, string | number]>): string {
+  return `${lines(headers)}\r\n`;
 }
 
 /**
@@ -59,106 +65,78 @@ export class EventFactory {
     private readonly read: (cls: EventClass) => boolean = () => true,
   ) {}
 
-  private legHeaders(leg: Leg, prefix = ''): Array<[string, string | number]> {
-    if (this.dialect === 'pre12') {
-      return [
-        [`${prefix}Channel`, leg.name],
-        [`${prefix}ChannelState`, leg.state],
-        [`${prefix}ChannelStateDesc`, STATE_DESC[leg.state] ?? 'Unknown'],
-        [`${prefix}CallerIDNum`, leg.callerNum],
-        [`${prefix}CallerIDName`, leg.callerName],
-        [`${prefix}ConnectedLineNum`, leg.connectedNum],
-        [`${prefix}ConnectedLineName`, leg.connectedName],
-        [`${prefix}AccountCode`, leg.accountCode],
-        [`${prefix}Context`, leg.context],
-        [`${prefix}Exten`, leg.exten],
-        [`${prefix}Uniqueid`, leg.uniqueid],
-      ];
-    }
-    return [
-      [`${prefix}Channel`, leg.name],
-      [`${prefix}ChannelState`, leg.state],
-      [`${prefix}ChannelStateDesc`, STATE_DESC[leg.state] ?? 'Unknown'],
-      [`${prefix}CallerIDNum`, leg.callerNum],
-      [`${prefix}CallerIDName`, leg.callerName],
-      [`${prefix}ConnectedLineNum`, leg.connectedNum],
-      [`${prefix}ConnectedLineName`, leg.connectedName],
-      [`${prefix}Language`, 'en'],
-      [`${prefix}AccountCode`, leg.accountCode],
-      [`${prefix}Context`, leg.context],
-      [`${prefix}Exten`, leg.exten],
-      [`${prefix}Priority`, leg.priority],
-      [`${prefix}Uniqueid`, leg.uniqueid],
-      [`${prefix}Linkedid`, leg.linkedid],
-    ];
+  /**
+   * A channel's headers, written straight as text (the simulator renders a dozen of these
+   * per call, and arrays of pairs for each were most of its allocations).
+   */
+  private legLines(leg: Leg, p = ''): string {
+    const head = `${p}Channel: ${leg.name}\r\n${p}ChannelState: ${leg.state}\r\n${p}ChannelStateDesc: ${STATE_DESC[leg.state] ?? 'Unknown'}\r\n${p}CallerIDNum: ${leg.callerNum}\r\n${p}CallerIDName: ${leg.callerName}\r\n${p}ConnectedLineNum: ${leg.connectedNum}\r\n${p}ConnectedLineName: ${leg.connectedName}\r\n`;
+    if (this.dialect === 'pre12') return `${head}${p}AccountCode: ${leg.accountCode}\r\n${p}Context: ${leg.context}\r\n${p}Exten: ${leg.exten}\r\n${p}Uniqueid: ${leg.uniqueid}\r\n`;
+    return `${head}${p}Language: en\r\n${p}AccountCode: ${leg.accountCode}\r\n${p}Context: ${leg.context}\r\n${p}Exten: ${leg.exten}\r\n${p}Priority: ${leg.priority}\r\n${p}Uniqueid: ${leg.uniqueid}\r\n${p}Linkedid: ${leg.linkedid}\r\n`;
   }
 
-  private ev(cls: EventClass, name: string, body: () => Array<[string, string | number]>): SimEvent | undefined {
+  private ev(cls: EventClass, name: string, body: () => string): SimEvent | undefined {
     if (!this.read(cls)) return undefined;
-    return { cls, wire: render([['Event', name], ['Privilege', `${cls},all`], ...body()]) };
+    return { cls, wire: `Event: ${name}\r\nPrivilege: ${cls},all\r\n${body()}\r\n` };
   }
 
   newchannel(leg: Leg): SimEvent | undefined {
-    return this.ev('call', 'Newchannel', () => this.legHeaders(leg));
+    return this.ev('call', 'Newchannel', () => this.legLines(leg));
   }
 
   newstate(leg: Leg): SimEvent | undefined {
-    return this.ev('call', 'Newstate', () => this.legHeaders(leg));
+    return this.ev('call', 'Newstate', () => this.legLines(leg));
   }
 
   newexten(leg: Leg, application: string, appData: string): SimEvent | undefined {
     if (this.dialect === 'pre12') return undefined;
-    return this.ev('dialplan', 'Newexten', () => [...this.legHeaders(leg), ['Extension', leg.exten], ['Application', application], ['AppData', appData]]);
+    return this.ev('dialplan', 'Newexten', () => this.legLines(leg) + lines([['Extension', leg.exten], ['Application', application], ['AppData', appData]]));
   }
 
   varSet(leg: Leg, name: string, value: string): SimEvent | undefined {
-    return this.ev('dialplan', 'VarSet', () => [...this.legHeaders(leg), ['Variable', name], ['Value', value]]);
+    return this.ev('dialplan', 'VarSet', () => this.legLines(leg) + lines([['Variable', name], ['Value', value]]));
   }
 
   newCallerid(leg: Leg): SimEvent | undefined {
-    return this.ev('call', 'NewCallerid', () => [...this.legHeaders(leg), ['CID-CallingPres', '0 (Presentation Allowed, Not Screened)']]);
+    return this.ev('call', 'NewCallerid', () => `${this.legLines(leg)}CID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n`);
   }
 
   newConnectedLine(leg: Leg): SimEvent | undefined {
     if (this.dialect === 'pre12') return undefined;
-    return this.ev('call', 'NewConnectedLine', () => this.legHeaders(leg));
+    return this.ev('call', 'NewConnectedLine', () => this.legLines(leg));
   }
 
   localBridge(one: Leg, two: Leg): SimEvent | undefined {
     if (this.dialect === 'pre12') return undefined;
-    return this.ev('call', 'LocalBridge', () => [...this.legHeaders(one, 'LocalOne'), ...this.legHeaders(two, 'LocalTwo'), ['Context', two.context], ['Exten', two.exten], ['LocalOptimization', 'Yes']]);
+    return this.ev('call', 'LocalBridge', () => this.legLines(one, 'LocalOne') + this.legLines(two, 'LocalTwo') + lines([['Context', two.context], ['Exten', two.exten], ['LocalOptimization', 'Yes']]));
   }
 
   dialBegin(dest: Leg, dialString: string): SimEvent | undefined {
     if (this.dialect === 'pre12') {
-      return this.ev('call', 'Dial', () => [['SubEvent', 'Begin'], ['Channel', dest.name], ['Destination', dest.name], ['CallerIDNum', dest.callerNum], ['CallerIDName', dest.callerName], ['UniqueID', dest.uniqueid], ['DestUniqueID', dest.uniqueid], ['Dialstring', dialString]]);
+      return this.ev('call', 'Dial', () => lines([['SubEvent', 'Begin'], ['Channel', dest.name], ['Destination', dest.name], ['CallerIDNum', dest.callerNum], ['CallerIDName', dest.callerName], ['UniqueID', dest.uniqueid], ['DestUniqueID', dest.uniqueid], ['Dialstring', dialString]]));
     }
-    return this.ev('call', 'DialBegin', () => [...this.destHeaders(dest), ['DialString', dialString]]);
-  }
-
-  private destHeaders(dest: Leg): Array<[string, string | number]> {
-    return this.legHeaders(dest).map(([k, v]) => [`Dest${k}`, v] as [string, string | number]);
+    return this.ev('call', 'DialBegin', () => `${this.legLines(dest, 'Dest')}DialString: ${dialString}\r\n`);
   }
 
   dialState(dest: Leg, status: string): SimEvent | undefined {
     if (this.dialect === 'pre12') return undefined;
-    return this.ev('call', 'DialState', () => [...this.destHeaders(dest), ['DialStatus', status]]);
+    return this.ev('call', 'DialState', () => `${this.legLines(dest, 'Dest')}DialStatus: ${status}\r\n`);
   }
 
   dialEnd(dest: Leg, status: string): SimEvent | undefined {
     if (this.dialect === 'pre12') {
-      return this.ev('call', 'Dial', () => [['SubEvent', 'End'], ['Channel', dest.name], ['UniqueID', dest.uniqueid], ['DialStatus', status]]);
+      return this.ev('call', 'Dial', () => lines([['SubEvent', 'End'], ['Channel', dest.name], ['UniqueID', dest.uniqueid], ['DialStatus', status]]));
     }
-    return this.ev('call', 'DialEnd', () => [...this.destHeaders(dest), ['DialStatus', status]]);
+    return this.ev('call', 'DialEnd', () => `${this.legLines(dest, 'Dest')}DialStatus: ${status}\r\n`);
   }
 
   hangupRequest(leg: Leg, cause: number, soft = false): SimEvent | undefined {
     if (this.dialect === 'pre12') return undefined;
-    return this.ev('call', soft ? 'SoftHangupRequest' : 'HangupRequest', () => [...this.legHeaders(leg), ['Cause', cause]]);
+    return this.ev('call', soft ? 'SoftHangupRequest' : 'HangupRequest', () => `${this.legLines(leg)}Cause: ${cause}\r\n`);
   }
 
   hangup(leg: Leg, cause: number): SimEvent | undefined {
-    return this.ev('call', 'Hangup', () => [...this.legHeaders(leg), ['Cause', cause], ['Cause-txt', CAUSE_TXT[cause] ?? 'Unknown']]);
+    return this.ev('call', 'Hangup', () => `${this.legLines(leg)}Cause: ${cause}\r\nCause-txt: ${CAUSE_TXT[cause] ?? 'Unknown'}\r\n`);
   }
 
   originateResponse(o: { actionId?: string; success: boolean; channel: string; context: string; exten: string; reason: number; uniqueid: string; callerNum: string; callerName: string }): SimEvent | undefined {
@@ -174,11 +152,11 @@ export class EventFactory {
       ['CallerIDNum', o.callerNum],
       ['CallerIDName', o.callerName],
     );
-    return this.ev('call', 'OriginateResponse', () => headers);
+    return this.ev('call', 'OriginateResponse', () => lines(headers));
   }
 
   /** Unrelated call-class traffic, for flood faults. */
   noise(seq: number): SimEvent | undefined {
-    return this.ev('call', 'MusicOnHoldStart', () => [['Channel', `PJSIP/noise-${seq.toString(16).padStart(8, '0')}`], ['Uniqueid', `noise.${seq}`], ['Class', 'default']]);
+    return this.ev('call', 'MusicOnHoldStart', () => lines([['Channel', `PJSIP/noise-${seq.toString(16).padStart(8, '0')}`], ['Uniqueid', `noise.${seq}`], ['Class', 'default']]));
   }
 }
