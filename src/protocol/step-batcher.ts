@@ -3,7 +3,7 @@
  * worker takes the same step for dozens of calls at once (a claim's batch marked
  * `originating`, a chunk of Originate replies, a batch of ACK replies), and a script command
  * costs the client about as much as the step itself: run together, as one script call, they
- * cost it half as much per call (docs/benchmarks.md). Each call keeps its own reply, and
+ * cost it about a third less per call (docs/benchmarks.md). Each call keeps its own reply, and
  * its own failure: a failed batch fails each of its calls, whose step is safe to run again.
  * A step alone in its turn runs as before, with no wait: the batch is sent when the current
  * turn's callbacks are done, as auto-pipelining would send it anyway.
