@@ -113,12 +113,20 @@ async function fill(multcall: MultcallSide, prefix: string, n: number): Promise<
   for (let i = 0; i < n; i += 1000) await multcall.enqueue(Array.from({ length: Math.min(1000, n - i) }, (_, k) => request(prefix, i + k)));
 }
 
-/** Redis's own CPU time so far (user + system, all its threads), in ms. */
-async function redisCpuMs(port: number): Promise<number> {
+/** One section of the bench's Redis `INFO`, read on a connection of its own. */
+async function redisInfo(port: number, section: string): Promise<string> {
   const client = new Redis({ port, lazyConnect: true });
   await client.connect();
-  const info = await client.info('cpu');
-  client.disconnect();
+  try {
+    return await client.info(section);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Redis's own CPU time so far (user + system, all its threads), in ms. */
+async function redisCpuMs(port: number): Promise<number> {
+  const info = await redisInfo(port, 'cpu');
   return [...info.matchAll(/^used_cpu_(?:sys|user):([\d.]+)/gm)].reduce((sum, [, s]) => sum + Number(s) * 1000, 0);
 }
 
@@ -244,10 +252,7 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
 
 /** Commands Redis has run so far, by name (`INFO commandstats`). */
 async function commandCounts(port: number): Promise<Map<string, number>> {
-  const client = new Redis({ port, lazyConnect: true });
-  await client.connect();
-  const info = await client.info('commandstats');
-  client.disconnect();
+  const info = await redisInfo(port, 'commandstats');
   const counts = new Map<string, number>();
   for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts.set(name as string, Number(calls));
   return counts;
