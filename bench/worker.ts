@@ -13,6 +13,8 @@
  * The latency phase can be offered another rate (BENCH_LATENCY_RATE=250), and the worker run
  * with other node flags (BENCH_WORKER_NODE_OPTIONS='' for V8's defaults), the throughput phase with
  * another number of calls at once (BENCH_THREADS=1000; the worker allows up to 1,000).
+ * The simulator sends the worker every call and system event, as a central without the
+ * `eventfilter` lines of docs/ami.md does; BENCH_EVENT_FILTER=1 sends it only those it reads.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
@@ -20,10 +22,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../src/lib/embedded-redis.js';
-import { startPbxSimulator, type PbxSimulator, type PbxSimulatorOptions } from '../src/sim/pbx/index.js';
+import { DEFAULT_PBX_USER, startPbxSimulator, type PbxSimulator, type PbxSimulatorOptions } from '../src/sim/pbx/index.js';
 import { MultcallSide } from '../src/sim/multcall/multcall-side.js';
 import type { DialRequest } from '../src/protocol/messages.js';
 import { WORKER_NODE_OPTIONS } from '../src/worker/node-options.js';
+import { WORKER_EVENTS } from '../src/ami/index.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 30_000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_S ?? 10);
@@ -38,6 +41,8 @@ const LIVE = 1000;
 const THREADS = Number(process.env.BENCH_THREADS ?? 500);
 if (!Number.isInteger(THREADS) || THREADS < 1 || THREADS > 1000) throw new Error(`BENCH_THREADS must be a whole number from 1 to 1000 (the worker's limit), got ${process.env.BENCH_THREADS}`);
 const CELULA = 'bench';
+/** The central's manager.conf lets only WORKER_EVENTS through to the worker's user (docs/ami.md). */
+const EVENT_FILTER = process.env.BENCH_EVENT_FILTER === '1';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -92,7 +97,7 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 
 async function setup(pbxOptions: PbxSimulatorOptions) {
   const redis = await startEmbeddedRedis();
-  const pbx = await startPbxSimulator({ profile: '20', ...pbxOptions });
+  const pbx = await startPbxSimulator({ profile: '20', ...(EVENT_FILTER ? { users: [{ ...DEFAULT_PBX_USER, eventFilter: [...WORKER_EVENTS] }] } : {}), ...pbxOptions });
   const multcall = new MultcallSide({ redis: { host: '127.0.0.1', port: redis.port }, celula: CELULA });
   multcall.start();
   return {
@@ -189,10 +194,10 @@ async function ceiling(): Promise<{ callsPerS: number; cpu: CpuSplit }> {
  * process and measures the delay itself (each request carries its queue time in a variable),
  * so the stalls of this busy bench process do not count.
  */
-async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: number; p99: number; max: number; samples: number; commands: Record<string, number>; cpuUsPerCall: number; rssMb: number }> {
+async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: number; p99: number; max: number; samples: number; commands: Record<string, number>; cpu: CpuSplit & { sim: number }; rssMb: number }> {
   const redis = await startEmbeddedRedis();
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/sim`] : [];
-  const sim = spawn(process.execPath, [...profile, 'dist/cli/main.js', 'sim', 'pbx', '--port', '0', '--profile', '20', '--mix', 'answer=1', '--time-scale', '0.001', '--latency-var', 'BENCH_T0'], {
+  const sim = spawn(process.execPath, [...profile, 'dist/cli/main.js', 'sim', 'pbx', '--port', '0', '--profile', '20', '--mix', 'answer=1', '--time-scale', '0.001', '--latency-var', 'BENCH_T0', ...(EVENT_FILTER ? ['--event-filter', 'worker'] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines: string[] = [];
@@ -222,21 +227,28 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
   // (code compiled, heap grown), not the first second after its start.
   const warm = LATENCY_WARMUP_SECONDS * LATENCY_RATE;
   let countsBefore = Promise.resolve(new Map<string, number>());
-  let cpuBefore = 0;
+  let cpuBefore = { consumer: 0, redis: Promise.resolve(0), sim: 0, bench: process.cpuUsage() };
   const started = performance.now();
   for (let i = 0; i < warm + total; i++) {
     const wait = started + (i * 1000) / LATENCY_RATE - performance.now(); // evenly spaced
     if (wait > 1) await sleep(wait - 0.5);
     if (i === warm) {
       countsBefore = commandCounts(redis.port);
-      cpuBefore = cpuMs(worker.pid);
+      cpuBefore = { consumer: cpuMs(worker.pid), redis: redisCpuMs(redis.port), sim: cpuMs(sim.pid), bench: process.cpuUsage() };
     }
     void multcall.enqueue([i < warm ? request('warm', i + 1) : stamped(`lat-${i}`)]);
   }
   await multcall.waitForResults(warm + total + 1, 60_000);
   // Everyone's commands (worker, Multcall side, heartbeats): what Redis did per call.
   const commands = perCall(await countsBefore, await commandCounts(redis.port), total);
-  const cpuUsPerCall = ((cpuMs(worker.pid) - cpuBefore) * 1000) / total;
+  const bench = process.cpuUsage(cpuBefore.bench);
+  const us = (ms: number) => Math.round((ms * 1000) / total);
+  const cpu = {
+    consumer: us(cpuMs(worker.pid) - cpuBefore.consumer),
+    redis: us((await redisCpuMs(redis.port)) - (await cpuBefore.redis)),
+    sim: us(cpuMs(sim.pid) - cpuBefore.sim),
+    bench: us((bench.user + bench.system) / 1000),
+  };
   const rss = rssMb(worker.pid); // after seconds at a steady rate
   await stopProcess(worker);
   const stopped = new Promise((r) => sim.once('exit', r));
@@ -247,7 +259,7 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
   const report = JSON.parse(lines.at(-1) ?? '{}') as { wireLatency?: { count: number; p50: number; p99: number; max: number } };
   const w = report.wireLatency;
   if (!w) throw new Error('the simulator reported no latency');
-  return { p50: w.p50, p99: w.p99, max: w.max, samples: w.count, commands, cpuUsPerCall, rssMb: rss };
+  return { p50: w.p50, p99: w.p99, max: w.max, samples: w.count, commands, cpu, rssMb: rss };
 }
 
 /** Commands Redis has run so far, by name (`INFO commandstats`). */
@@ -322,9 +334,11 @@ console.log(
     latency_rate: LATENCY_RATE,
     latency_warmup_s: LATENCY_WARMUP_SECONDS,
     redis_commands_per_call: lat?.commands.total ?? null,
-    worker_cpu_us_per_call: round(lat?.cpuUsPerCall),
-    floor_cpu_us_per_call: round(floor?.cpuUsPerCall),
+    // CPU µs per call at the latency phase's rate: the worker (the floor loop), Redis, the simulator, the Multcall side.
+    cpu_us_per_call_latency: lat?.cpu ?? null,
+    cpu_us_per_call_floor: floor?.cpu ?? null,
     worker_node_options: WORKER_NODE_OPTIONS_IN_BENCH,
+    event_filter: EVENT_FILTER,
     rss_mb_throughput: round(tp?.rssMb, 1),
     rss_mb_latency: round(lat?.rssMb, 1),
     rss_mb_idle: round(mem?.idleMb, 1),

@@ -56,8 +56,15 @@ export function backoffDelay(attempt: number, minMs: number, maxMs: number, rand
   return Math.max(minMs / 2, Math.floor(random() * ceiling));
 }
 
-/** The events this client reads: call progress, and the items of the list actions it sends. */
-export const READ_EVENTS = new Set(['originateresponse', 'newstate', 'dialend', 'dial', 'hangup', 'coreshowchannel', 'coreshowchannelscomplete', 'status', 'statuscomplete']);
+/**
+ * The call-progress events a worker follows a call by (`Dial` is the 1.8/11 name of
+ * `DialEnd`). A central may send the worker's AMI user only these (`eventfilter` in
+ * manager.conf, docs/ami.md): the rest of a call's events are never read.
+ */
+export const WORKER_EVENTS = ['OriginateResponse', 'Newstate', 'DialEnd', 'Dial', 'Hangup'] as const;
+
+/** The events this client reads: call progress, and the items of the list actions it sends (replies, never filtered). */
+export const READ_EVENTS = new Set([...WORKER_EVENTS.map((name) => name.toLowerCase()), 'coreshowchannel', 'coreshowchannelscomplete', 'status', 'statuscomplete']);
 
 class NetAmiClient implements AmiClient {
   private readonly emitter = new EventEmitter();

@@ -1,5 +1,6 @@
 /** `multcall sim pbx`: runs the AMI PBX simulator until SIGINT/SIGTERM. */
 import { parseArgs } from 'node:util';
+import { WORKER_EVENTS } from '../ami/index.js';
 import { DEFAULT_PBX_USER, parseMix, PROFILE_AMI_VERSION, startPbxSimulator, type PbxProfile, type PbxUser } from '../sim/pbx/index.js';
 
 const HELP = `Usage: multcall sim pbx [options]
@@ -15,6 +16,8 @@ A PBX simulator that speaks AMI over TCP (Asterisk 1.8 to 22 event shapes).
   --max-channels <n>     calls at once before congestion (Cause 34)
   --randomize-order      let OriginateResponse land among the Hangups
   --user <name:secret>   AMI user (repeatable; read call,system write originate,call,reporting)
+  --event-filter <names> send the users only these events, as manager.conf's eventfilter
+                         does (comma separated; \`worker\` = the events a worker reads)
   --latency-var <name>   record queue → Originate latency from this variable (epoch ms)
   --help                 this text
 `;
@@ -32,6 +35,7 @@ export async function run(args: string[]): Promise<number> {
       'max-channels': { type: 'string' },
       'randomize-order': { type: 'boolean', default: false },
       user: { type: 'string', multiple: true },
+      'event-filter': { type: 'string' },
       'latency-var': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -46,11 +50,19 @@ export async function run(args: string[]): Promise<number> {
     console.error(`unknown profile ${values.profile}; one of ${Object.keys(PROFILE_AMI_VERSION).join(', ')}`);
     return 2;
   }
+  const filter = values['event-filter'];
+  const eventFilter = filter === undefined ? undefined : filter === 'worker' ? [...WORKER_EVENTS] : filter.split(',').filter(Boolean);
+  if (eventFilter?.some((name) => !/^[A-Za-z0-9_]+$/.test(name))) {
+    console.error(`--event-filter expects event names separated by commas, got ${filter}`);
+    return 2;
+  }
+  const base: PbxUser = eventFilter ? { ...DEFAULT_PBX_USER, eventFilter } : DEFAULT_PBX_USER;
   const users: PbxUser[] = (values.user ?? []).map((spec) => {
     const colon = spec.indexOf(':');
     if (colon <= 0) throw new Error(`--user expects name:secret, got ${spec}`);
-    return { ...DEFAULT_PBX_USER, username: spec.slice(0, colon), secret: spec.slice(colon + 1) };
+    return { ...base, username: spec.slice(0, colon), secret: spec.slice(colon + 1) };
   });
+  if (users.length === 0 && eventFilter) users.push(base);
   const sim = await startPbxSimulator({
     host: values.host,
     port: Number(values.port),

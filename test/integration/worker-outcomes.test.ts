@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../support/stack.js';
-import type { CallOutcome } from '../../src/sim/pbx/index.js';
+import { DEFAULT_PBX_USER, type CallOutcome } from '../../src/sim/pbx/index.js';
+import { WORKER_EVENTS } from '../../src/ami/index.js';
 import type { CallStatus } from '../../src/protocol/messages.js';
 
 /** `reason12` is what Asterisk 1.8/11 report instead (they use Reason 1 for rejects). */
@@ -15,13 +16,19 @@ const NUMBERS: Record<string, { outcome: CallOutcome; status: CallStatus; reason
 };
 
 const PROFILES = ['1.8', '11', '13', '16', '18', '20', '22'] as const;
+/** Every profile with the worker's user sent all its classes' events, and sent only WORKER_EVENTS (manager.conf `eventfilter`). */
+const CASES = PROFILES.flatMap((profile) => [
+  { profile, filter: 'all events' },
+  { profile, filter: 'eventfilter' },
+]);
 
-describe.each(PROFILES)('a worker on Asterisk %s places calls and reports one result per request', (profile) => {
+describe.each(CASES)('a worker on Asterisk $profile ($filter) places calls and reports one result per request', ({ profile, filter }) => {
   let stack: Stack;
   const pre12 = profile === '1.8' || profile === '11';
 
   beforeAll(async () => {
-    stack = await startStack({ pbx: { profile, timeScale: 0.2, outcome: Object.fromEntries(Object.entries(NUMBERS).map(([n, v]) => [n, v.outcome])) } });
+    const users = filter === 'eventfilter' ? [{ ...DEFAULT_PBX_USER, eventFilter: [...WORKER_EVENTS] }] : undefined;
+    stack = await startStack({ pbx: { profile, timeScale: 0.2, ...(users ? { users } : {}), outcome: Object.fromEntries(Object.entries(NUMBERS).map(([n, v]) => [n, v.outcome])) } });
     await stack.startWorker({ threads: 20 });
   });
   afterAll(async () => {

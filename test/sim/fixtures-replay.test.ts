@@ -96,6 +96,8 @@ function startSim(): Promise<PbxSimulator> {
     users: [
         { username: 'multcall', secret: 'multcall', read: ['all'], write: ['all'] },
         { username: 'mcnoorig', secret: 'mcnoorig', read: ['call'], write: ['call'] },
+        // manager.conf: eventfilter(action(include),name(…)) = for each of these
+        { username: 'mcfilter', secret: 'mcfilter', read: ['call', 'dialplan', 'originate'], write: ['originate'], eventFilter: ['OriginateResponse', 'Hangup', 'DialEnd', 'Newchannel'] },
       ],
     });
 }
@@ -128,6 +130,13 @@ describe('simulator (profile 20) against the real transcripts', () => {
     const want = expected('busy-no-channelid').map(signature);
     expect([...got].sort()).toEqual([...want].sort());
     expect(got.find((s) => s.startsWith('E OriginateResponse'))).toContain('uniqueid=<unknown>');
+  });
+
+  it('filter-user-eventfilter: only the events the user filters in arrive; DialEnd and OriginateResponse race in reality', async () => {
+    const got = (await run('filter-user-eventfilter')).map(signature);
+    const want = expected('filter-user-eventfilter').map(signature);
+    expect([...got].sort()).toEqual([...want].sort());
+    expect(got.filter((s) => s.startsWith('E ')).map((s) => s.split(' ')[1])).toEqual(['Newchannel', 'Newchannel', 'DialEnd', 'OriginateResponse', 'Hangup', 'Hangup']);
   });
 
   it('coreshowchannels-during-call: list and status replies match', async () => {

@@ -9,7 +9,9 @@ export type EventClass = 'call' | 'dialplan' | 'system' | 'reporting';
 
 export interface SimEvent {
   cls: EventClass;
-  /** Rendered once, sent to every session whose rights and mask include `cls`. */
+  /** The `Event:` name, for users whose manager.conf entry filters events by name. */
+  name: string;
+  /** Rendered once, sent to every session whose rights, mask and filter let it through. */
   wire: string;
 }
 
@@ -55,14 +57,15 @@ export function render(headers: ReadonlyArray<readonly [string, string | number]
 }
 
 /**
- * Builds the events of calls for one dialect. An event of a class no session may read is
- * not built at all (undefined): a worker's session leaves out the dialplan chatter, and
- * building it anyway cost the simulator about a sixth of its time at full load.
+ * Builds the events of calls for one dialect. An event no session may read (by class, or by
+ * name where a user's event filter leaves it out) is not built at all (undefined): a
+ * worker's session leaves out the dialplan chatter, and building it anyway cost the
+ * simulator about a sixth of its time at full load.
  */
 export class EventFactory {
   constructor(
     readonly dialect: AmiDialect,
-    private readonly read: (cls: EventClass) => boolean = () => true,
+    private readonly read: (cls: EventClass, name: string) => boolean = () => true,
   ) {}
 
   /**
@@ -76,8 +79,8 @@ export class EventFactory {
   }
 
   private ev(cls: EventClass, name: string, body: () => string): SimEvent | undefined {
-    if (!this.read(cls)) return undefined;
-    return { cls, wire: `Event: ${name}\r\nPrivilege: ${cls},all\r\n${body()}\r\n` };
+    if (!this.read(cls, name)) return undefined;
+    return { cls, name, wire: `Event: ${name}\r\nPrivilege: ${cls},all\r\n${body()}\r\n` };
   }
 
   newchannel(leg: Leg): SimEvent | undefined {

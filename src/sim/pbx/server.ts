@@ -27,6 +27,12 @@ export interface PbxUser {
   read: string[];
   /** Action classes the user may use, e.g. ['originate','call']. */
   write: string[];
+  /**
+   * The user's `eventfilter(action(include),name(…))` lines in manager.conf: when set, only
+   * events of these names reach its sessions. Replies to actions, lists included, are not
+   * events and always do.
+   */
+  eventFilter?: readonly string[];
 }
 
 export interface PbxSimulatorOptions {
@@ -189,8 +195,8 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   const profile = options.profile ?? '20';
   const dialect: AmiDialect = profile === '1.8' || profile === '11' ? 'pre12' : 'stasis';
   const banner = `Asterisk Call Manager/${PROFILE_AMI_VERSION[profile]}`;
-  const factory = new EventFactory(dialect, (cls) => {
-    for (const session of sessions) if (canRead(session, cls)) return true;
+  const factory = new EventFactory(dialect, (cls, name) => {
+    for (const session of sessions) if (canRead(session, cls, name)) return true;
     return false;
   });
   const users = options.users ?? [DEFAULT_PBX_USER];
@@ -259,17 +265,18 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     session.socket.end();
   }
 
-  function canRead(session: Session, cls: EventClass | 'security'): boolean {
+  function canRead(session: Session, cls: EventClass | 'security', name: string): boolean {
     const user = session.user;
     if (!user) return false;
     if (!user.read.includes('all') && !user.read.includes(cls)) return false;
+    if (user.eventFilter && !user.eventFilter.includes(name)) return false;
     return session.mask === 'all' || (session.mask !== 'none' && session.mask.has(cls));
   }
 
   function broadcast(events: ReadonlyArray<SimEvent | undefined>): void {
     for (const session of sessions) {
       let out = '';
-      for (const event of events) if (event && canRead(session, event.cls)) out += event.wire;
+      for (const event of events) if (event && canRead(session, event.cls, event.name)) out += event.wire;
       if (out) write(session, out);
     }
   }
@@ -701,8 +708,8 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     session.mask = parseMask(fields.events);
     reply(session, [['Response', 'Success'], ['Message', 'Authentication accepted']], actionId);
     let out = '';
-    if (canRead(session, 'system')) out += render([['Event', 'FullyBooted'], ['Privilege', 'system,all'], ['Uptime', 422], ['LastReload', 414], ['Status', 'Fully Booted']]);
-    if (canRead(session, 'security')) {
+    if (canRead(session, 'system', 'FullyBooted')) out += render([['Event', 'FullyBooted'], ['Privilege', 'system,all'], ['Uptime', 422], ['LastReload', 414], ['Status', 'Fully Booted']]);
+    if (canRead(session, 'security', 'SuccessfulAuth')) {
       const now = new Date().toISOString().replace('Z', '+0000');
       out += render([['Event', 'SuccessfulAuth'], ['Privilege', 'security,all'], ['EventTV', now], ['Severity', 'Informational'], ['Service', 'AMI'], ['EventVersion', 1], ['AccountID', user.username], ['SessionID', `0x${connections.toString(16)}`], ['LocalAddress', `IPV4/TCP/${session.socket.localAddress ?? ''}/${session.socket.localPort ?? 0}`], ['RemoteAddress', `IPV4/TCP/${session.socket.remoteAddress ?? ''}/${session.socket.remotePort ?? 0}`], ['UsingPassword', 0], ['SessionTV', now]]);
     }
