@@ -71,12 +71,36 @@ export class AmiParser {
   }
 
   push(chunk: Buffer | string): void {
-    this.buffer += typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
-    const buf = this.buffer;
-    let pos = 0;
+    const text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
+    let start = 0;
+    if (this.buffer.length > 0) {
+      // The buffer holds only the start of a line: finish it with what this chunk begins
+      // with, rather than appending the whole chunk (a string the length of both, copied).
+      const nl = text.indexOf('\n');
+      if (nl < 0) this.buffer += text;
+      else {
+        const first = this.buffer + text.slice(0, nl + 1);
+        this.buffer = '';
+        this.scan(first, 0);
+        start = nl + 1;
+      }
+    }
+    if (start > 0 || this.buffer.length === 0) {
+      const rest = this.scan(text, start);
+      this.buffer = rest === 0 ? text : text.slice(rest);
+    }
+    if (this.options.strict && Buffer.byteLength(this.buffer) > AMI_MAX_LINE_BYTES) {
+      // Asterisk drops an over-long line; we flag the action it belonged to.
+      this.flag('line longer than 1024 bytes', this.buffer);
+      this.buffer = '';
+    }
+  }
+
+  /** Hands each whole line of `buf` from `pos` on to `line`; answers where the unfinished last line starts. */
+  private scan(buf: string, pos: number): number {
     for (;;) {
       const nl = buf.indexOf('\n', pos);
-      if (nl < 0) break;
+      if (nl < 0) return pos;
       const end = nl > pos && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
       // Lines of a declined event are only looked at for the blank line that ends it:
       // no string is cut for them (they are most of what a central sends a worker).
@@ -84,12 +108,6 @@ export class AmiParser {
         if (end === pos) this.skipping = false;
       } else this.line(buf.slice(pos, end));
       pos = nl + 1;
-    }
-    this.buffer = pos === 0 ? buf : buf.slice(pos);
-    if (this.options.strict && Buffer.byteLength(this.buffer) > AMI_MAX_LINE_BYTES) {
-      // Asterisk drops an over-long line; we flag the action it belonged to.
-      this.flag('line longer than 1024 bytes', this.buffer);
-      this.buffer = '';
     }
   }
 
