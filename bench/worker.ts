@@ -135,11 +135,19 @@ async function redisCpuMs(port: number): Promise<number> {
   return [...info.matchAll(/^used_cpu_(?:sys|user):([\d.]+)/gm)].reduce((sum, [, s]) => sum + Number(s) * 1000, 0);
 }
 
-/** CPU per call of the three parties of a throughput run: the consumer, Redis, and this process (simulator and Multcall side). */
+/** CPU per call of the three parties of a throughput run: the consumer, Redis, and this process (simulator and Multcall side); µs. */
 interface CpuSplit {
   consumer: number;
   redis: number;
+  /** Of Redis's share, the time its commands took inside our Lua scripts (`INFO commandstats`). */
+  redisScripts: number;
   bench: number;
+}
+
+/** µs Redis has spent so far in script calls (EVALSHA, EVAL), the commands they ran included. */
+async function redisScriptUs(port: number): Promise<number> {
+  const info = await redisInfo(port, 'commandstats');
+  return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=\d+,usec=(\d+)/gm)].reduce((sum, [, us]) => sum + Number(us), 0);
 }
 
 /**
@@ -152,13 +160,18 @@ async function measureRun(env: Awaited<ReturnType<typeof setup>>, consumer: Chil
   exited.catch(() => undefined);
   const first = await Promise.race([env.multcall.waitForResults(1, 60_000).then(() => env.multcall.tally.results), exited]);
   const started = performance.now();
-  const before = { consumer: cpuMs(consumer.pid), redis: await redisCpuMs(env.redis.port), bench: process.cpuUsage() };
+  const before = { consumer: cpuMs(consumer.pid), redis: await redisCpuMs(env.redis.port), redisScripts: await redisScriptUs(env.redis.port), bench: process.cpuUsage() };
   await Promise.race([env.multcall.waitForResults(CALLS, 600_000), exited]);
   const calls = CALLS - first;
   const callsPerS = (calls * 1000) / (performance.now() - started);
   const bench = process.cpuUsage(before.bench);
   const perCall = (ms: number) => Math.round((ms * 1000) / calls);
-  const cpu = { consumer: perCall(cpuMs(consumer.pid) - before.consumer), redis: perCall((await redisCpuMs(env.redis.port)) - before.redis), bench: perCall((bench.user + bench.system) / 1000) };
+  const cpu = {
+    consumer: perCall(cpuMs(consumer.pid) - before.consumer),
+    redis: perCall((await redisCpuMs(env.redis.port)) - before.redis),
+    redisScripts: perCall(((await redisScriptUs(env.redis.port)) - before.redisScripts) / 1000),
+    bench: perCall((bench.user + bench.system) / 1000),
+  };
   return { callsPerS, cpu };
 }
 
@@ -227,14 +240,14 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
   // (code compiled, heap grown), not the first second after its start.
   const warm = LATENCY_WARMUP_SECONDS * LATENCY_RATE;
   let countsBefore = Promise.resolve(new Map<string, number>());
-  let cpuBefore = { consumer: 0, redis: Promise.resolve(0), sim: 0, bench: process.cpuUsage() };
+  let cpuBefore = { consumer: 0, redis: Promise.resolve(0), redisScripts: Promise.resolve(0), sim: 0, bench: process.cpuUsage() };
   const started = performance.now();
   for (let i = 0; i < warm + total; i++) {
     const wait = started + (i * 1000) / LATENCY_RATE - performance.now(); // evenly spaced
     if (wait > 1) await sleep(wait - 0.5);
     if (i === warm) {
       countsBefore = commandCounts(redis.port);
-      cpuBefore = { consumer: cpuMs(worker.pid), redis: redisCpuMs(redis.port), sim: cpuMs(sim.pid), bench: process.cpuUsage() };
+      cpuBefore = { consumer: cpuMs(worker.pid), redis: redisCpuMs(redis.port), redisScripts: redisScriptUs(redis.port), sim: cpuMs(sim.pid), bench: process.cpuUsage() };
     }
     void multcall.enqueue([i < warm ? request('warm', i + 1) : stamped(`lat-${i}`)]);
   }
@@ -246,6 +259,7 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
   const cpu = {
     consumer: us(cpuMs(worker.pid) - cpuBefore.consumer),
     redis: us((await redisCpuMs(redis.port)) - (await cpuBefore.redis)),
+    redisScripts: us(((await redisScriptUs(redis.port)) - (await cpuBefore.redisScripts)) / 1000),
     sim: us(cpuMs(sim.pid) - cpuBefore.sim),
     bench: us((bench.user + bench.system) / 1000),
   };
