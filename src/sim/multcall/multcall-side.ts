@@ -15,6 +15,11 @@ export interface MultcallSideOptions {
   ackDelayMs?: number;
   /** Fraction of ACKs never answered, to exercise Timeout_Command_ACK. */
   ackDropRate?: number;
+  /**
+   * This consumer's name in its processing list's key. A restart under the same name stores
+   * what its predecessor took but had not stored; default: a name of its own.
+   */
+  consumer?: string;
   random?: () => number;
 }
 
@@ -36,13 +41,14 @@ export class MultcallSide {
   private running = false;
   private loops: Promise<void>[] = [];
   private codLigacao = 1000;
-  private readonly consumerId = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  private readonly consumerId: string;
   readonly results = new Map<string, CallResult>();
   readonly tally: Tally;
   private readonly listeners = new Set<(result: CallResult) => void>();
 
   constructor(private readonly options: MultcallSideOptions) {
     this.keys = celulaKeys(options.celula, options.prefix);
+    this.consumerId = options.consumer ?? `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     const connection = { host: options.redis.host, port: options.redis.port, ...(options.redis.password ? { password: options.redis.password } : {}), maxRetriesPerRequest: null };
     this.commands = new Redis(connection);
     this.ackConnection = new Redis(connection);
@@ -149,7 +155,8 @@ export class MultcallSide {
   /**
    * Reliable consumption: each result is moved to our own processing list, handled, then
    * removed; whatever a crash (or a reply lost in a Redis restart) leaves there is handled
-   * again on the next pass. Handling is idempotent by request id.
+   * again on the next pass. Handling is idempotent by request id. Only this loop pushes to
+   * the processing list, always at its head: the results just taken are its first elements.
    */
   private async takeResults(): Promise<void> {
     const processing = `${this.keys.results}:processing:${this.consumerId}`;
@@ -192,10 +199,9 @@ export class MultcallSide {
       this.tally.byStatus[result.status] += 1;
       for (const listener of this.listeners) listener(result);
     }
-    // Stored (here: in memory) before it leaves the processing list.
-    const pipeline = this.commands.pipeline();
-    for (const raw of raws) pipeline.lrem(processing, 1, raw);
-    await pipeline.exec();
+    // Stored (here: in memory) before it leaves the processing list: the batch is at its
+    // head, so one LTRIM drops it (an LREM per result scans the list once for each).
+    await this.commands.ltrim(processing, raws.length, -1);
   }
 
 }
