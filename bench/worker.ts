@@ -139,12 +139,12 @@ async function redisCpuMs(port: number): Promise<number> {
 interface CpuSplit {
   consumer: number;
   redis: number;
-  /** Of Redis's share, the time its commands took inside our Lua scripts (`INFO commandstats`). */
+  /** Of Redis's share, the time our script calls took (`INFO commandstats`: elapsed, not CPU; under load it includes waits for a core). */
   redisScripts: number;
   bench: number;
 }
 
-/** µs Redis has spent so far in script calls (EVALSHA, EVAL), the commands they ran included. */
+/** µs Redis has spent so far in script calls (EVALSHA, EVAL), the commands they ran included; elapsed time. */
 async function redisScriptUs(port: number): Promise<number> {
   const info = await redisInfo(port, 'commandstats');
   return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=\d+,usec=(\d+)/gm)].reduce((sum, [, us]) => sum + Number(us), 0);
@@ -348,7 +348,7 @@ console.log(
     latency_rate: LATENCY_RATE,
     latency_warmup_s: LATENCY_WARMUP_SECONDS,
     redis_commands_per_call: lat?.commands.total ?? null,
-    // CPU µs per call at the latency phase's rate: the worker (the floor loop), Redis, the simulator, the Multcall side.
+    // CPU µs per call at the latency phase's rate: the worker (the floor loop), Redis and its scripts' share, the simulator, the Multcall side.
     cpu_us_per_call_latency: lat?.cpu ?? null,
     cpu_us_per_call_floor: floor?.cpu ?? null,
     worker_node_options: WORKER_NODE_OPTIONS_IN_BENCH,

@@ -96,7 +96,7 @@ export class AmiParser {
     }
   }
 
-  /** Hands each whole line of `buf` from `pos` on to `line`; answers where the unfinished last line starts. */
+  /** Reads each whole line of `buf` from `pos` on; answers where the unfinished last line starts. */
   private scan(buf: string, pos: number): number {
     for (;;) {
       const nl = buf.indexOf('\n', pos);

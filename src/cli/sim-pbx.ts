@@ -52,7 +52,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const filter = values['event-filter'];
   const eventFilter = filter === undefined ? undefined : filter === 'worker' ? [...WORKER_EVENTS] : filter.split(',').filter(Boolean);
-  if (eventFilter?.some((name) => !/^[A-Za-z0-9_]+$/.test(name))) {
+  if (eventFilter && (eventFilter.length === 0 || eventFilter.some((name) => !/^[A-Za-z0-9_]+$/.test(name)))) {
     console.error(`--event-filter expects event names separated by commas, got ${filter}`);
     return 2;
   }

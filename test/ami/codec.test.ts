@@ -125,6 +125,20 @@ describe('AMI parser on the real transcripts', () => {
     expect(got(`Action: Ping\r\n${Array.from({ length: 130 }, (_, i) => `H${i}: x`).join('\r\n')}\r\n\r\n`)).toMatch(/128/);
     expect(got('Action: Ping\r\nActionID: 1\r\n\r\n')).toBeUndefined();
   });
+
+  it('flags a line over 1024 bytes that arrives in pieces, whether or not a piece ends it', () => {
+    const chunked = (chunks: string[]): string | undefined => {
+      const messages: AmiMessage[] = [];
+      const parser = new AmiParser({ strict: true, onMessage: (m) => messages.push(m) });
+      for (const chunk of chunks) parser.push(chunk);
+      return messages[0]?.malformed?.reason;
+    };
+    // Two pieces of 600: neither is too long alone, the line they make is.
+    expect(chunked([`Action: Ping\r\nX: ${'a'.repeat(600)}`, `${'a'.repeat(600)}\r\nActionID: 1\r\n\r\n`])).toMatch(/1024/);
+    // No end of line for 1,500 bytes: flagged while it is still arriving.
+    expect(chunked(['Action: Ping\r\nX: ', 'a'.repeat(500), 'a'.repeat(500), 'a'.repeat(500), '\r\n\r\n'])).toMatch(/1024/);
+    expect(chunked(['Action: Ping\r\nX: ', 'a'.repeat(400), 'a'.repeat(400), '\r\nActionID: 1\r\n\r\n'])).toBeUndefined();
+  });
 });
 
 describe('serializer validation', () => {

@@ -16,9 +16,9 @@ const NUMBERS: Record<string, { outcome: CallOutcome; status: CallStatus; reason
 };
 
 const PROFILES = ['1.8', '11', '13', '16', '18', '20', '22'] as const;
-/** Every profile with the worker's user sent all its classes' events, and sent only WORKER_EVENTS (manager.conf `eventfilter`). */
+/** Every profile with the worker's user sent all its `call,system` events, and sent only WORKER_EVENTS (manager.conf `eventfilter`). */
 const CASES = PROFILES.flatMap((profile) => [
-  { profile, filter: 'all events' },
+  { profile, filter: 'all call,system events' },
   { profile, filter: 'eventfilter' },
 ]);
 

@@ -35,6 +35,22 @@ describe('PBX simulator', () => {
     expect(replies.some((m) => m.fields.message?.startsWith('Invalid/unknown command'))).toBe(true);
   });
 
+  it("an eventfilter user gets only the named events, the login's FullyBooted, and every reply of a list", async () => {
+    const sim = await startPbxSimulator({
+      timeScale: 0.01,
+      users: [{ username: 'multcall', secret: 'multcall', read: ['call', 'system'], write: ['originate', 'call'], eventFilter: ['Hangup'] }],
+      outcome: { '7': { kind: 'answer', ringMs: 0, talkMs: 60_000 } },
+    });
+    sims.push(sim);
+    const placing = session(sim, originate('f1', '7'), 1000);
+    await new Promise((r) => setTimeout(r, 200));
+    const listing = await session(sim, 'Action: Status\r\nActionID: st\r\n\r\n', 100);
+    const events = (ms: AmiMessage[]) => ms.map((m) => m.fields.event).filter((e) => e !== undefined);
+    // FullyBooted is written by the login itself (manager.c), not sent as an event.
+    expect(events(await placing)).toEqual(['FullyBooted', 'Hangup']);
+    expect(events(listing)).toEqual(['FullyBooted', 'Status', 'StatusComplete']);
+  });
+
   it('caps live calls at maxChannels with congestion and tracks the peak', async () => {
     const sim = await startPbxSimulator({ timeScale: 0.05, maxChannels: 2, outcome: { '9': { kind: 'answer', ringMs: 0, talkMs: 5000 } } });
     sims.push(sim);

@@ -16,8 +16,9 @@ export interface MultcallSideOptions {
   /** Fraction of ACKs never answered, to exercise Timeout_Command_ACK. */
   ackDropRate?: number;
   /**
-   * This consumer's name in its processing list's key. A restart under the same name stores
-   * what its predecessor took but had not stored; default: a name of its own.
+   * This consumer's name in its processing list's key, never used by two running instances
+   * at once. A restart under the same name stores what its predecessor took but had not
+   * stored; default: a name of its own.
    */
   consumer?: string;
   random?: () => number;
@@ -155,8 +156,7 @@ export class MultcallSide {
   /**
    * Reliable consumption: each result is moved to our own processing list, handled, then
    * removed; whatever a crash (or a reply lost in a Redis restart) leaves there is handled
-   * again on the next pass. Handling is idempotent by request id. Only this loop pushes to
-   * the processing list, always at its head: the results just taken are its first elements.
+   * again on the next pass. Handling is idempotent by request id.
    */
   private async takeResults(): Promise<void> {
     const processing = `${this.keys.results}:processing:${this.consumerId}`;
@@ -169,7 +169,8 @@ export class MultcallSide {
       try {
         if (recheck) {
           recheck = false;
-          await this.handleResults(await this.commands.lrange(processing, 0, -1), processing);
+          // Oldest first: the order they were taken in, and the order they sit in from the tail.
+          await this.handleResults((await this.commands.lrange(processing, 0, -1)).reverse(), processing);
         }
         const raw = await this.resultConnection.blmove(this.keys.results, processing, 'RIGHT', 'LEFT', 1);
         if (!raw) continue;
@@ -199,9 +200,13 @@ export class MultcallSide {
       this.tally.byStatus[result.status] += 1;
       for (const listener of this.listeners) listener(result);
     }
-    // Stored (here: in memory) before it leaves the processing list: the batch is at its
-    // head, so one LTRIM drops it (an LREM per result scans the list once for each).
-    await this.commands.ltrim(processing, raws.length, -1);
+    // Stored (here: in memory) before it leaves the processing list. Removed by value, so a
+    // command re-sent after a reconnect, or a move whose reply was lost, can never take an
+    // unstored result with it; from the tail, oldest first, where each one is by then, so
+    // no LREM scans the list (from the head, a batch of n cost n²/2 steps).
+    const pipeline = this.commands.pipeline();
+    for (const raw of raws) pipeline.lrem(processing, -1, raw);
+    await pipeline.exec();
   }
 
 }

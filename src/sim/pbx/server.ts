@@ -265,11 +265,12 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     session.socket.end();
   }
 
-  function canRead(session: Session, cls: EventClass | 'security', name: string): boolean {
+  /** Whether the session gets an event of this class; of this name too, if it is filtered (`name` given). */
+  function canRead(session: Session, cls: EventClass | 'security', name?: string): boolean {
     const user = session.user;
     if (!user) return false;
     if (!user.read.includes('all') && !user.read.includes(cls)) return false;
-    if (user.eventFilter && !user.eventFilter.includes(name)) return false;
+    if (name !== undefined && user.eventFilter && !user.eventFilter.includes(name)) return false;
     return session.mask === 'all' || (session.mask !== 'none' && session.mask.has(cls));
   }
 
@@ -708,7 +709,8 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     session.mask = parseMask(fields.events);
     reply(session, [['Response', 'Success'], ['Message', 'Authentication accepted']], actionId);
     let out = '';
-    if (canRead(session, 'system', 'FullyBooted')) out += render([['Event', 'FullyBooted'], ['Privilege', 'system,all'], ['Uptime', 422], ['LastReload', 414], ['Status', 'Fully Booted']]);
+    // Written straight to the session by the login, not sent as an event: no eventfilter applies.
+    if (canRead(session, 'system')) out += render([['Event', 'FullyBooted'], ['Privilege', 'system,all'], ['Uptime', 422], ['LastReload', 414], ['Status', 'Fully Booted']]);
     if (canRead(session, 'security', 'SuccessfulAuth')) {
       const now = new Date().toISOString().replace('Z', '+0000');
       out += render([['Event', 'SuccessfulAuth'], ['Privilege', 'security,all'], ['EventTV', now], ['Severity', 'Informational'], ['Service', 'AMI'], ['EventVersion', 1], ['AccountID', user.username], ['SessionID', `0x${connections.toString(16)}`], ['LocalAddress', `IPV4/TCP/${session.socket.localAddress ?? ''}/${session.socket.localPort ?? 0}`], ['RemoteAddress', `IPV4/TCP/${session.socket.remoteAddress ?? ''}/${session.socket.remotePort ?? 0}`], ['UsingPassword', 0], ['SessionTV', now]]);
