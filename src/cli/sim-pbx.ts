@@ -62,7 +62,7 @@ export async function run(args: string[]): Promise<number> {
     if (colon <= 0) throw new Error(`--user expects name:secret, got ${spec}`);
     return { ...base, username: spec.slice(0, colon), secret: spec.slice(colon + 1) };
   });
-  if (users.length === 0 && eventFilter) users.push(base);
+  if (users.length === 0) users.push(base);
   const sim = await startPbxSimulator({
     host: values.host,
     port: Number(values.port),
@@ -72,7 +72,7 @@ export async function run(args: string[]): Promise<number> {
     randomizeOrder: values['randomize-order'],
     ...(values.mix ? { mix: parseMix(values.mix) } : {}),
     ...(values['max-channels'] ? { maxChannels: Number(values['max-channels']) } : {}),
-    ...(users.length > 0 ? { users } : {}),
+    users,
     ...(values['latency-var'] ? { latencyVariable: values['latency-var'] } : {}),
   });
   console.log(JSON.stringify({ msg: 'pbx simulator listening', address: `${sim.host}:${sim.port}`, profile, banner: sim.banner }));
