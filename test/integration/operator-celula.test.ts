@@ -299,7 +299,11 @@ describe('Celula reconciler on a real control plane', () => {
       return d.length === 1 && d[0]?.metadata.labels['multcall.zanc.com.br/central'] === 'central-a' ? d : undefined;
     }, 20_000);
     timings.unhealthyCentralDrainedMs = performance.now() - started;
-    const c = await celula();
+    // The status is written after the Deployment is deleted, in the same reconcile: wait for it.
+    const c = await eventually('central-b reported unhealthy in the status', async () => {
+      const x = await celula();
+      return x.status?.centrals?.find((y) => y.name === 'central-b')?.healthy === false ? x : undefined;
+    });
     expect(c.status?.centrals?.find((x) => x.name === 'central-b')).toMatchObject({ healthy: false, replicas: 0 });
     expect(condition(c, 'CentralsAvailable')).toMatchObject({ status: 'True', reason: 'SomeCentralsUnavailable' });
 
