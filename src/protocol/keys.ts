@@ -1,6 +1,7 @@
 /**
  * Redis key layout of protocol v1. Every key of one célula carries the same hash tag
- * `{<celula>}`, so each Lua script touches a single slot and runs unchanged on Redis Cluster.
+ * `{<celula>}`, so each Lua script touches a single slot. Workers connect to one Redis server,
+ * not to a Redis Cluster (docs/protocol.md §2).
  */
 export const DEFAULT_PREFIX = 'multcall';
 

@@ -97,9 +97,13 @@ export class CelulaStore {
     await this.redis.multi().zrem(this.keys.workers, workerId).hdel(this.keys.workerInfo, workerId).del(this.keys.landing(workerId)).exec();
   }
 
-  /** Marks the worker dead now, so a peer of the same central adopts its live calls at once. */
-  async handOff(workerId: string): Promise<void> {
-    await this.redis.zadd(this.keys.workers, 0, workerId);
+  /**
+   * Marks the worker's lease as ended now, so a peer adopts its live calls at its next
+   * check. Ended now, not long ago: peers of the same central (who can ask it about the
+   * calls) keep their head start over the others (`recover-9`).
+   */
+  async handOff(workerId: string, now: number): Promise<void> {
+    await this.redis.zadd(this.keys.workers, now - 1, workerId);
   }
 
   /** Blocks up to `timeoutSeconds` for a request to land in the worker's landing list (needs a dedicated connection). */

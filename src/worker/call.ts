@@ -45,6 +45,10 @@ export class LiveCall {
   ended = false;
   /** Watchdog and ACK timers: cleared when the result is published, so a finished call is garbage at once. */
   readonly timers: NodeJS.Timeout[] = [];
+  /** For adopted calls: the central the peer placed it on (the record's), if it said. */
+  central: string | undefined;
+  /** Since when the central has not answered a check of this call (null: it answered the last). */
+  uncheckedSince: number | null = null;
   /** For adopted calls: the record's state and last transition time when we took it over. */
   recordState: 'claimed' | 'originating' | 'originated' | undefined;
   lastTransitionAt = 0;

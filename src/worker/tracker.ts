@@ -16,6 +16,8 @@ export class CallTracker {
   /** We set `Account:` to the request id: on every version it marks the call's channels. */
   private readonly byAccount = new Map<string, LiveCall>();
   private readonly settleTimers = new Map<LiveCall, NodeJS.Timeout>();
+  /** Every Uniqueid a call was found under (its legs, learnt or listed), to forget them all with it. */
+  private readonly uniqueidsOf = new Map<LiveCall, Set<string>>();
   private readonly live = new Set<LiveCall>();
 
   constructor(
@@ -45,14 +47,19 @@ export class CallTracker {
   watchUniqueid(call: LiveCall, uniqueid: string): void {
     this.live.add(call);
     this.byUniqueid.set(uniqueid, call);
+    const ids = this.uniqueidsOf.get(call);
+    if (ids) ids.add(uniqueid);
+    else this.uniqueidsOf.set(call, new Set([uniqueid]));
   }
 
   forget(call: LiveCall): void {
     this.live.delete(call);
-    if (call.actionId) this.byActionId.delete(call.actionId);
+    if (call.actionId && this.byActionId.get(call.actionId) === call) this.byActionId.delete(call.actionId);
     if (this.byAccount.get(call.id) === call) this.byAccount.delete(call.id);
-    for (const id of call.channelIds) this.byUniqueid.delete(id);
-    if (call.primary) this.byUniqueid.delete(call.primary);
+    for (const id of this.uniqueidsOf.get(call) ?? []) {
+      if (this.byUniqueid.get(id) === call) this.byUniqueid.delete(id);
+    }
+    this.uniqueidsOf.delete(call);
     const timer = this.settleTimers.get(call);
     if (timer) clearTimeout(timer);
     this.settleTimers.delete(call);
@@ -65,7 +72,7 @@ export class CallTracker {
       return;
     }
     if (event.kind === 'originate-response' && event.uniqueid && !this.byUniqueid.has(event.uniqueid)) {
-      this.byUniqueid.set(event.uniqueid, call);
+      this.watchUniqueid(call, event.uniqueid);
     }
     if (call.apply(event, this.now())) {
       this.end(call);
@@ -85,7 +92,10 @@ export class CallTracker {
 
   private find(event: CallEvent): LiveCall | undefined {
     if (event.kind === 'originate-response') {
-      return (event.actionId !== undefined ? this.byActionId.get(event.actionId) : undefined) ?? (event.uniqueid ? this.byUniqueid.get(event.uniqueid) : undefined);
+      // An ActionID that is not ours is someone else's Originate, even when its Uniqueid is
+      // one of our calls' (a ChannelId the central refused as already in use): never ours.
+      if (event.actionId !== undefined) return this.byActionId.get(event.actionId);
+      return event.uniqueid ? this.byUniqueid.get(event.uniqueid) : undefined;
     }
     return (
       this.byUniqueid.get(event.uniqueid) ??

@@ -42,6 +42,12 @@ type Live = Pick<WorkerSettings, 'threads' | 'retries' | 'commandTimeoutMs' | 'a
 const IDLE_HOLD_S = 0.1;
 /** Slots kept through that moment: enough for a trickle, few enough not to keep other células out. */
 const TRICKLE_SLOTS = 4;
+/**
+ * How long a call may go unchecked because its central does not list its channels before
+ * it is reported `unknown`. Until then it is kept, and its slot with it: reporting it ended
+ * while the customer may still be talking would free the slot under the central's cap.
+ */
+export const UNCHECKED_GIVE_UP_MS = 600_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
@@ -234,7 +240,12 @@ export class Worker {
     await this.claiming?.catch(() => undefined);
     await this.releaseUndialled();
     const deadline = this.now() + this.settings.drainTimeoutMs;
-    while (this.held.size > 0 && this.now() < deadline) await sleep(50);
+    while (this.held.size > 0 && this.now() < deadline) {
+      // A call whose Originate the central refused, or that AMI dropped before it was sent,
+      // is `claimed` again: it goes back to the queue now, not after the drain timeout.
+      if (this.hasUndialled()) await this.releaseUndialled().catch(() => undefined);
+      await sleep(50);
+    }
     for (const t of this.timers) clearInterval(t);
     if (this.held.size > 0) {
       this.log.warn({ live: this.held.size }, 'drain timeout: handing live calls to a peer of this central');
@@ -245,8 +256,11 @@ export class Worker {
           .map((c) => this.store.transition(c.id, this.id, ['originated'], 'originated', this.now(), { ans: c.answeredAt }).catch(() => false)),
       );
       // Our slots stay until their lease ends: the peer counts the calls once it adopts them.
-      await this.store.handOff(this.id);
+      await this.store.handOff(this.id, this.now());
     } else {
+      // Again, last: a blocking move that Redis served as we disconnected parked a request
+      // in our landing list, which deregistering deletes.
+      await this.releaseUndialled();
       await this.store.deregister(this.id);
       await this.slots.sync(); // nothing held: every slot goes back
     }
@@ -308,7 +322,7 @@ export class Worker {
    * central is down (`claimedToo`), what we claimed but did not dial; then spare slots.
    */
   private async standDown(claimedToo: boolean): Promise<void> {
-    const undialled = this.landed || (claimedToo && [...this.held.values()].some((c) => c.state === 'claimed' && !c.published));
+    const undialled = this.landed || (claimedToo && this.hasUndialled());
     if (undialled) {
       this.landed = false;
       await this.releaseUndialled();
@@ -655,7 +669,7 @@ export class Worker {
     call.published = true;
     for (const timer of call.timers) clearTimeout(timer);
     this.tracker.forget(call);
-    const result: CallResult = call.toResult({ celula: this.settings.celula, worker: this.id, central: this.settings.central.name }, this.now(), override);
+    const result: CallResult = call.toResult({ celula: this.settings.celula, worker: this.id, central: call.central ?? this.settings.central.name }, this.now(), override);
     if (await this.persist(() => this.store.complete(result))) this.metrics.calls.inc({ status: result.status });
     this.drop(call.id, call);
   }
@@ -739,8 +753,10 @@ export class Worker {
       }
       const call = new LiveCall(id, request, record.t);
       call.adopted = true;
+      call.state = record.s;
       call.recordState = record.s;
       call.lastTransitionAt = record.u ?? record.t;
+      if (record.c !== undefined) call.central = record.c;
       call.attempt = record.a;
       call.originatedAt = record.o ?? null;
       call.codLigacao = record.k ?? null;
@@ -760,23 +776,39 @@ export class Worker {
   /**
    * Asks the central which of these calls still have a channel up. Those are followed to
    * their Hangup; the others ended while nobody listened and are reported `unknown`
-   * (or with what we saw, if we saw the central's answer) — never dialled again.
+   * (or with what we saw, if we saw the central's answer) — never dialled again. A central
+   * that does not list its channels tells nothing: its calls are asked about again by the
+   * periodic check, and reported `unknown` only once it has been silent for
+   * UNCHECKED_GIVE_UP_MS.
    */
   private async resolveWithCentral(calls: LiveCall[]): Promise<void> {
+    const listedAt = this.now();
     let channels: LiveChannel[] | null = null;
     try {
       channels = await this.ami.liveChannels(Math.max(this.live.commandTimeoutMs, 5000));
     } catch (error) {
-      this.log.warn({ err: (error as Error).message }, 'cannot list the central\'s channels');
+      this.log.warn({ err: (error as Error).message, calls: calls.length }, 'cannot list the central\'s channels; asking again later');
     }
     const central = this.settings.central.name;
     for (const call of calls) {
       if (call.published) continue;
       // What we heard of this call while a peer (or an earlier us) was following it.
       for (const event of this.overheard.take(call.id)) call.apply(event, this.now());
-      const mine = channels?.filter((c) => c.accountCode === call.id || c.uniqueid === call.primary || call.channelIds.includes(c.uniqueid)) ?? [];
-      if (channels && mine.length > 0) {
-        const first = mine.find((c) => c.uniqueid === call.primary) ?? mine[0] as LiveChannel;
+      if (!channels) {
+        if (call.outcomeKnown()) {
+          await this.publish(call, call.adopted ? { detail: 'recovered' } : undefined);
+          continue;
+        }
+        call.uncheckedSince ??= listedAt;
+        if (listedAt - call.uncheckedSince < UNCHECKED_GIVE_UP_MS) continue;
+        if (call.adopted) this.metrics.recovered.inc({ how: 'unknown' });
+        await this.publish(call, { status: 'unknown', detail: `central-unreachable:${central}` });
+        continue;
+      }
+      call.uncheckedSince = null;
+      const mine = channels.filter((c) => c.accountCode === call.id || c.uniqueid === call.primary || call.channelIds.includes(c.uniqueid));
+      if (mine.length > 0) {
+        const first = mine.find((c) => c.uniqueid === call.primary) ?? (mine[0] as LiveChannel);
         call.primary = first.uniqueid;
         if (first.channelState === 6 && call.answeredAt === null) call.answeredAt = this.now() - (first.durationSeconds ?? 0) * 1000;
         for (const c of mine) this.tracker.watchUniqueid(call, c.uniqueid);
@@ -785,26 +817,55 @@ export class Worker {
       }
       if (call.responded) {
         await this.publish(call, call.primaryHungUp || call.hangups.length > 0 ? (call.adopted ? { detail: 'recovered' } : {}) : { detail: 'hangup-not-seen' });
-      } else if (channels && call.adopted && call.recordState === 'originating' && call.hangups.length === 0 && this.amiUpSince < call.lastTransitionAt - 1000 && this.now() - call.lastTransitionAt > this.live.commandTimeoutMs) {
-        // We were listening to this central, without a break, from before the peer marked
-        // the call `originating` until now, and the central said nothing about it: the
-        // Originate never reached the central (it always answers an async Originate with an
-        // OriginateResponse). Not dialled — and not re-queued either: Multcall decides.
+      } else if (
+        call.adopted &&
+        call.recordState === 'originating' &&
+        call.central === central &&
+        call.hangups.length === 0 &&
+        this.amiUpSince < call.lastTransitionAt - 1000 &&
+        listedAt - call.lastTransitionAt > this.live.commandTimeoutMs
+      ) {
+        // We were listening to the central the call was for, without a break, from before the
+        // peer marked it `originating` until the central listed its channels, and the central
+        // said nothing about it: the Originate never reached the central (it answers an async
+        // Originate with a channel at once). Not dialled — and not re-queued either: Multcall decides.
         this.metrics.recovered.inc({ how: 'not-dialled' });
         await this.publish(call, { status: 'cancelled', detail: 'not-dialled' });
       } else {
         if (call.adopted) this.metrics.recovered.inc({ how: 'unknown' });
-        await this.publish(call, { status: 'unknown', detail: channels ? (call.adopted ? 'recovered-not-found' : (call.detail ?? 'events-lost')) : `central-unreachable:${central}` });
+        await this.publish(call, { status: 'unknown', detail: call.adopted ? 'recovered-not-found' : (call.detail ?? 'events-lost') });
       }
     }
   }
 
-  /** Checks every call placed before `before` with the central: followed if up, reported if gone. */
+  /**
+   * Checks every call placed before `before` with the central: followed if up, reported if
+   * gone. Adopted calls are checked too, in whatever state the peer left them.
+   */
   private async sweep(before: number): Promise<void> {
-    // A central that does not answer cannot tell; its held events may still come.
-    if (!this.centralUp()) return;
-    const calls = [...this.tracker.calls()].filter((c) => !c.published && c.originatedAt !== null && c.originatedAt < before);
-    if (calls.length > 0) await this.resolveWithCentral(calls);
+    const calls = [...this.held.values()].filter((c) => {
+      const since = c.originatedAt ?? (c.adopted ? c.lastTransitionAt : null);
+      return !c.published && since !== null && since < before;
+    });
+    if (calls.length === 0) return;
+    if (this.centralUp()) {
+      await this.resolveWithCentral(calls);
+      return;
+    }
+    // A central that does not answer cannot tell, and its held events may still come; only
+    // one silent for UNCHECKED_GIVE_UP_MS gets its calls reported `unknown`.
+    const now = this.now();
+    for (const call of calls) {
+      call.uncheckedSince ??= now;
+      if (now - call.uncheckedSince < UNCHECKED_GIVE_UP_MS) continue;
+      if (call.adopted) this.metrics.recovered.inc({ how: 'unknown' });
+      await this.publish(call, { status: 'unknown', detail: `central-unreachable:${this.settings.central.name}` });
+    }
+  }
+
+  private hasUndialled(): boolean {
+    for (const c of this.held.values()) if (c.state === 'claimed' && !c.published) return true;
+    return false;
   }
 
   private async releaseUndialled(): Promise<void> {

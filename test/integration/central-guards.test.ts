@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { settingsFor, spawnWorker, type WorkerFileOverrides } from '../support/stack.js';
+import { settingsFor, spawnWorker, until, type WorkerFileOverrides } from '../support/stack.js';
 import { startPbxSimulator, type PbxSimulator } from '../../src/sim/pbx/index.js';
 import { MultcallSide } from '../../src/sim/multcall/multcall-side.js';
 import { startWorker, type RunningWorker } from '../../src/worker/run.js';
@@ -17,13 +17,6 @@ import type { DialRequest } from '../../src/protocol/messages.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Talk time in simulated ms (the simulators run 20× faster: timeScale 0.05). */
 function answering(talkMs: number): Promise<PbxSimulator> {

@@ -167,7 +167,8 @@ describe('recover', () => {
     const recovered = await store.recover('dead', 'me', 'c1', now + 2000, 3000);
     expect(recovered?.requeued).toBe(2);
     expect(recovered?.adopted.map((a) => a.id).sort()).toEqual(['answered', 'dialled']);
-    expect(recovered?.adopted.find((a) => a.id === 'dialled')?.record).toMatchObject({ s: 'originating', w: 'me', from: 'dead', ch: 'mc-dialled-1' });
+    // `u` stays when the dead worker marked it originating: a peer's proof that it was never dialled rests on it.
+    expect(recovered?.adopted.find((a) => a.id === 'dialled')?.record).toMatchObject({ s: 'originating', w: 'me', from: 'dead', ch: 'mc-dialled-1', u: now });
     expect((await redis.lrange(store.keys.dial, 0, -1)).map((r) => JSON.parse(r).id).sort()).toEqual(['parked', 'undialled']);
     expect(await redis.zscore(store.keys.workers, 'dead')).toBeNull();
     // The dead worker, if it comes back, can no longer publish for calls it lost.
@@ -179,5 +180,13 @@ describe('recover', () => {
     await store.register('dead', { central: 'c2', host: 'h', threads: 1, startedAt: now }, 1000, now);
     expect(await store.recover('dead', 'me', 'c1', now + 2000, 3000)).toBeNull();
     expect(await store.recover('dead', 'me', 'c1', now + 5000, 3000)).not.toBeNull();
+  });
+
+  it('a hand-off on SIGTERM goes to a peer of the same central first', async () => {
+    await store.register('leaving', { central: 'c2', host: 'h', threads: 1, startedAt: now }, 60_000, now);
+    await store.handOff('leaving', now + 1000);
+    // Another central's worker may not take it yet; one of the same central may at once.
+    expect(await store.recover('leaving', 'elsewhere', 'c1', now + 1000, 3000)).toBeNull();
+    expect(await store.recover('leaving', 'peer', 'c2', now + 1000, 3000)).not.toBeNull();
   });
 });

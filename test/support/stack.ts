@@ -104,3 +104,12 @@ export function spawnWorker(redisPort: number, pbx: PbxSimulator, id: string, o:
     stdio: ['ignore', 'ignore', process.env.MULTCALL_TEST_LOGS ? 'inherit' : 'ignore'],
   });
 }
+
+/** Waits until `condition` holds, polling every 25 ms; fails naming `what` after `timeoutMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -5,7 +5,9 @@
     to the head of the dial queue: nobody was called, so nobody is called twice.
   - Requests it may have dialled (any later state) are handed to the recovering worker,
     which asks the central whether the call is still up and follows it, or reports it
-    as `unknown`. They are never put back in the queue.
+    as `unknown`. They are never put back in the queue. The record keeps the time of its
+    last transition (`u`): when the dead worker marked it `originating` is what a peer
+    needs to prove it was not dialled.
 
   A worker on another central leaves the dead worker to peers of its own central (who can
   ask that central about the calls) until the deadline is `ARGV[5]` ms old.
@@ -63,7 +65,6 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
       else
         rec.w = ARGV[2]
         rec.from = ARGV[1]
-        rec.u = now
         recRaw = cjson.encode(rec)
         redis.call('HSET', KEYS[5], id, recRaw)
         redis.call('SADD', KEYS[8], id)

@@ -91,6 +91,11 @@ export interface PbxFaults {
   slowLogin(ms: number): void;
   flood(eventsPerSecond: number, durationMs: number): void;
   setDown(on: boolean): void;
+  /**
+   * Channel listings (`Status`, `CoreShowChannels`) fail with an error while every other
+   * action is answered: a central too loaded to list its channels.
+   */
+  failListings(on: boolean): void;
 }
 
 export interface PbxSimulator {
@@ -224,6 +229,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   let refuseLogins = false;
   let slowLoginMs = 0;
   let stalledUntil = 0;
+  let listingsFail = false;
   let stallGeneration = 0;
   let down = false;
   let closed = false;
@@ -836,6 +842,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
       case 'originate':
         return originate(session, message, actionId);
       case 'coreshowchannels':
+        if (listingsFail) return error(session, actionId, 'Listing failed: the central is overloaded');
         return listChannels(session, actionId);
       case 'coresettings':
         return reply(
@@ -844,6 +851,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
           actionId,
         );
       case 'status':
+        if (listingsFail) return error(session, actionId, 'Listing failed: the central is overloaded');
         return status(session, f, actionId);
       case 'getvar': {
         const leg = findLeg(f.channel);
@@ -938,6 +946,9 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
     },
     refuseLogins(on) {
       refuseLogins = on;
+    },
+    failListings(on) {
+      listingsFail = on;
     },
     slowLogin(ms) {
       slowLoginMs = ms;
