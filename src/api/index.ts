@@ -21,4 +21,4 @@ export { central, centralSpec, centralStatus, type Central, type CentralSpec, ty
 export { durationMs, type Condition, type LabelSelector, type ObjectMeta, type ResourceRequirements, type Toleration } from './common.js';
 export { InvalidResourceError, parseCelula, parseCentral } from './parse.js';
 export { customResourceDefinitions, celulaCrd, centralCrd, type CustomResourceDefinition } from './crds.js';
-export { WORKER_HTTP_PORT, workerFileFor, type WorkerFileInput, type WorkerFileOptions } from './worker-file.js';
+export { WORKER_HTTP_PORT, workerFileFor, type WorkerFileInput } from './worker-file.js';

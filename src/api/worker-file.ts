@@ -3,8 +3,9 @@
  * central reads. Kept next to the CRDs so that a field added to one side and not the other
  * shows up in a test, not in a crash-looping pod.
  *
- * Secrets stay out of the file: the worker reads them from AMI_SECRET_FILE and
- * REDIS_PASSWORD_FILE, mounted from the Secrets the objects reference.
+ * What comes from Secrets stays out of the file, the AMI user name included: the worker reads
+ * AMI_USERNAME_FILE, AMI_SECRET_FILE and REDIS_PASSWORD_FILE, mounted from the Secrets the
+ * objects reference. The operator never reads those values to write them anywhere.
  */
 import type { z } from 'zod';
 import type { workerFile } from '../worker/config.js';
@@ -17,14 +18,9 @@ export type WorkerFileInput = z.input<typeof workerFile>;
 /** Port of the worker's /metrics, /healthz and /readyz inside the pod. */
 export const WORKER_HTTP_PORT = 8080;
 
-export interface WorkerFileOptions {
-  /** AMI user name, read from the Central's credentials Secret (the secret itself is mounted). */
-  amiUsername: string;
-}
-
 const seconds = (text: string): number => durationMs(text) / 1000;
 
-export function workerFileFor(celula: Celula, central: Central, opts: WorkerFileOptions): WorkerFileInput {
+export function workerFileFor(celula: Celula, central: Central): WorkerFileInput {
   const { spec } = celula;
   // The Central's whole capacity: workers share it through Redis, so the file does not
   // depend on how many of them run (a scale restarts nobody).
@@ -46,7 +42,6 @@ export function workerFileFor(celula: Celula, central: Central, opts: WorkerFile
       name: central.metadata.name,
       host: central.spec.ami.host,
       port: central.spec.ami.port,
-      username: opts.amiUsername,
       maxChannels: limits.maxChannels,
       maxOriginatesPerSecond: limits.maxOriginatesPerSecond,
     },

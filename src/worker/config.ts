@@ -27,11 +27,15 @@ export const originateTemplate = z.object({
 });
 export type OriginateTemplate = z.infer<typeof originateTemplate>;
 
+/** What manager.conf accepts as a user section name, and no more: it goes into the Login action. */
+const AMI_USERNAME = /^[A-Za-z0-9_.@-]{1,64}$/;
+
 export const centralSettings = z.object({
   name: z.string().regex(CENTRAL_NAME, { message: 'must be a DNS-1123 name' }),
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(5038),
-  username: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
+  /** The AMI user; AMI_USERNAME or AMI_USERNAME_FILE (mounted from a Secret) take precedence. */
+  username: z.string().regex(AMI_USERNAME).optional(),
   /**
    * Most Originates per second the central receives from all workers of all células that
    * share this Redis (a token bucket in Redis; bursts up to a tenth of a second's worth).
@@ -86,7 +90,7 @@ export interface WorkerSettings {
   httpPort: number;
   log: { level: WorkerFile['LOG_LEVEL']; location: string };
   redis: { host: string; port: number; db: number; prefix: string; password?: string; username?: string };
-  central: z.infer<typeof centralSettings> & { secret: string };
+  central: z.infer<typeof centralSettings> & { username: string; secret: string };
   originate: OriginateTemplate;
 }
 
@@ -112,6 +116,9 @@ export function settingsFrom(input: unknown, celula: string, env: NodeJS.Process
   const queue = file.Queues.find((q) => q.nome === celula);
   if (!queue) throw new ConfigError(`${source}: no entry in Queues has nome ${JSON.stringify(celula)} (have: ${file.Queues.map((q) => q.nome).join(', ')})`);
   if (file.ami_down_after <= file.ami_ping) throw new ConfigError(`${source}: ami_down_after (${file.ami_down_after}) must be longer than ami_ping (${file.ami_ping})`);
+  const username = secretFrom(env, 'AMI_USERNAME') ?? file.central.username;
+  if (username === undefined) throw new ConfigError(`${source}: the AMI user is missing: set central.username, or AMI_USERNAME or AMI_USERNAME_FILE (a file mounted from a Secret)`);
+  if (!AMI_USERNAME.test(username)) throw new ConfigError(`the AMI user name from AMI_USERNAME(_FILE) must match ${AMI_USERNAME.source}`);
   const secret = secretFrom(env, 'AMI_SECRET');
   if (secret === undefined) throw new ConfigError('the AMI secret is missing: set AMI_SECRET or AMI_SECRET_FILE (a file mounted from a Secret)');
   const redisPassword = secretFrom(env, 'REDIS_PASSWORD');
@@ -138,7 +145,7 @@ export function settingsFrom(input: unknown, celula: string, env: NodeJS.Process
       ...(redisPassword !== undefined ? { password: redisPassword } : {}),
       ...(env.REDIS_USERNAME ? { username: env.REDIS_USERNAME } : {}),
     },
-    central: { ...file.central, secret },
+    central: { ...file.central, username, secret },
     originate: file.originate,
   };
 }

@@ -123,7 +123,11 @@ describe('kustomize base', () => {
     const operator = 'system:serviceaccount:multcall-system:multcall-operator';
     expect(await can(operator, ['watch', 'centrals.multcall.zanc.com.br', '--all-namespaces'])).toBe(true);
     expect(await can(operator, ['delete', 'configmaps', '-n', 'team-b'])).toBe(true);
-    expect(await can(operator, ['get', 'celulas.multcall.zanc.com.br', '--subresource=scale', '-n', 'team-b'])).toBe(true);
+    // Secrets are read one by one, by name: never listed or watched.
+    expect(await can(operator, ['get', 'secrets', '-n', 'team-b'])).toBe(true);
+    expect(await can(operator, ['list', 'secrets', '-n', 'team-b'])).toBe(false);
+    expect(await can(operator, ['watch', 'secrets', '-n', 'team-b'])).toBe(false);
+    expect(await can(operator, ['update', 'deployments', '-n', 'team-b'])).toBe(false);
     expect(await can(operator, ['list', 'pods', '-n', 'team-b'])).toBe(false);
     expect(await can(operator, ['get', 'nodes'])).toBe(false);
     expect(await can(operator, ['delete', 'celulas.multcall.zanc.com.br', '-n', 'team-b'])).toBe(false);

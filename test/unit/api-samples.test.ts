@@ -71,8 +71,8 @@ describe('deploy/samples', () => {
     const [celula] = documents(`${SAMPLES}/celula.yaml`).map(parseCelula);
     const [central] = documents(`${SAMPLES}/central.yaml`).map(parseCentral);
     if (!celula || !central) throw new Error('samples missing');
-    const file = workerFileFor(celula, central, { amiUsername: 'multcall' });
-    const settings = settingsFrom(file, 'vendas', { AMI_SECRET: 'x' });
+    const file = workerFileFor(celula, central);
+    const settings = settingsFrom(file, 'vendas', { AMI_USERNAME: 'multcall', AMI_SECRET: 'x' });
     expect(settings).toMatchObject({
       celula: 'vendas',
       threads: 20,
@@ -85,6 +85,19 @@ describe('deploy/samples', () => {
       central: { name: 'pbx-sim', host: 'pbx-sim', port: 5038, username: 'multcall', maxChannels: 200, maxOriginatesPerSecond: 50 },
       originate: { channel: 'PJSIP/{number}@carrier', context: 'multcall-answered', ringTimeoutMs: 30_000, variables: { CAMPAIGN: 'vendas' } },
     });
+  });
+
+  it('the AMI user comes from the Secret the pod mounts, and a worker without one says what is missing', () => {
+    const [celula] = documents(`${SAMPLES}/celula.yaml`).map(parseCelula);
+    const [central] = documents(`${SAMPLES}/central.yaml`).map(parseCentral);
+    if (!celula || !central) throw new Error('samples missing');
+    const file = workerFileFor(celula, central);
+    expect(() => settingsFrom(file, 'vendas', { AMI_SECRET: 'x' })).toThrow(/AMI user is missing.*AMI_USERNAME_FILE/);
+    expect(() => settingsFrom(file, 'vendas', { AMI_USERNAME: 'multcall\r\nAction: Command', AMI_SECRET: 'x' })).toThrow(/AMI user name/);
+    // A standalone worker's file may name it; the mounted Secret wins.
+    const standalone = { ...file, central: { ...file.central, username: 'from-file' } };
+    expect(settingsFrom(standalone, 'vendas', { AMI_SECRET: 'x' }).central.username).toBe('from-file');
+    expect(settingsFrom(standalone, 'vendas', { AMI_USERNAME: 'from-secret', AMI_SECRET: 'x' }).central.username).toBe('from-secret');
   });
 });
 

@@ -70,13 +70,13 @@ describe('desired replicas', () => {
 });
 
 describe('render', () => {
-  const opts = { defaultImage: 'img:1', amiUsername: 'multcall', replicas: 3 };
+  const opts = { defaultImage: 'img:1', replicas: 3 };
   it('a Deployment that runs the worker with secrets from files, never literals', () => {
     const d = renderDeployment(celula, central, opts) as unknown as { spec: { template: { spec: Record<string, unknown> & { containers: Array<Record<string, unknown>> } } } };
     const pod = d.spec.template.spec;
     expect(pod.terminationGracePeriodSeconds).toBe(150);
     const env = pod.containers[0]?.env as Array<{ name: string; value?: string }>;
-    expect(env.map((e) => e.name)).toEqual(['MULTCALL_WORKER_ID', 'AMI_SECRET_FILE', 'NODE_OPTIONS', 'REDIS_PASSWORD_FILE']);
+    expect(env.map((e) => e.name)).toEqual(['MULTCALL_WORKER_ID', 'AMI_USERNAME_FILE', 'AMI_SECRET_FILE', 'NODE_OPTIONS', 'REDIS_PASSWORD_FILE']);
     // Bounded semi-spaces keep a busy worker's RSS well under its limit (src/worker/node-options.ts).
     expect(env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=16');
     expect(JSON.stringify(d)).not.toMatch(/"value":"[^"/]*secret[^"/]*"/);
@@ -84,7 +84,9 @@ describe('render', () => {
 
   it('the settings file carries the central\'s whole capacity, whatever the replicas', () => {
     const s = workerSettings(celula, central, opts);
-    expect(s.central).toMatchObject({ maxChannels: 100, maxOriginatesPerSecond: 30, username: 'multcall' });
+    expect(s.central).toMatchObject({ maxChannels: 100, maxOriginatesPerSecond: 30 });
+    // The AMI user comes from the Secret, mounted: nothing read from a Secret is written into the ConfigMap.
+    expect(s.central).not.toHaveProperty('username');
     expect(workerSettings(celula, central, { ...opts, replicas: 1 })).toEqual(s);
     expect(renderConfigMap(celula, central, opts).data).toHaveProperty(['worker.yaml']);
   });

@@ -72,14 +72,10 @@ ClusterRole, or into a Role per watched namespace; docs/kubernetes.md says why e
 - apiGroups: ["multcall.zanc.com.br"]
   resources: ["celulas", "centrals"]
   verbs: ["get", "list", "watch"]
-# Report what it observed; the operator never writes spec.
+# Report what it observed (server-side apply to /status); the operator never writes spec.
 - apiGroups: ["multcall.zanc.com.br"]
   resources: ["celulas/status", "centrals/status"]
-  verbs: ["get", "update", "patch"]
-# Read the replicas that kubectl scale, an HPA or KEDA set in external mode.
-- apiGroups: ["multcall.zanc.com.br"]
-  resources: ["celulas/scale"]
-  verbs: ["get"]
+  verbs: ["patch"]
 # Owner references with blockOwnerDeletion on its Deployments and ConfigMaps, where the
 # OwnerReferencesPermissionEnforcement admission plugin is on.
 - apiGroups: ["multcall.zanc.com.br"]
@@ -88,15 +84,16 @@ ClusterRole, or into a Role per watched namespace; docs/kubernetes.md says why e
 # One worker Deployment per célula and central.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # The worker settings file, rendered per célula and central.
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-# AMI credentials for the probe and the Redis password Secret's existence; never written.
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The AMI credentials a Central names, for its probe, and the Redis password a Celula names,
+# to read its queue: each read by name, never listed, watched or written.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get"]
 # Events on Celulas and Centrals (scaling, unreachable centrals).
 - apiGroups: [""]
   resources: ["events"]

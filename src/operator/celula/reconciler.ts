@@ -239,8 +239,7 @@ export class CelulaReconciler {
         continue;
       }
       const replicas = shares.replicas[name] ?? 0;
-      const amiUsername = await this.secretValue(ns, central.spec.ami.credentialsSecretRef.name, central.spec.ami.credentialsSecretRef.usernameKey, `Central ${name}`);
-      const options = { defaultImage: deps.defaultImage, amiUsername, replicas, ...(deps.workerServiceAccount ? { serviceAccountName: deps.workerServiceAccount } : {}) };
+      const options = { defaultImage: deps.defaultImage, replicas, ...(deps.workerServiceAccount ? { serviceAccountName: deps.workerServiceAccount } : {}) };
       const configMap = renderConfigMap(celula, central, options);
       const deployment = renderDeployment(celula, central, options);
       await this.applyIfChanged(key, paths.object('v1', 'configmaps', ns, configMap.metadata.name), configMap, deps.configMaps.get(`${ns}/${configMap.metadata.name}`), (o) => o.metadata.resourceVersion);

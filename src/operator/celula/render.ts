@@ -36,8 +36,6 @@ export interface RenderOptions {
   defaultImage: string;
   /** ServiceAccount of the worker pods (one without RBAC); the namespace's default when undefined. */
   serviceAccountName?: string;
-  /** AMI user name from the Central's credentials Secret. */
-  amiUsername: string;
   /** Worker replicas this célula runs on this central. */
   replicas: number;
 }
@@ -86,7 +84,7 @@ function metadata(celula: Celula, central: Central, name: string) {
 export function workerSettings(celula: Celula, central: Central, opts: RenderOptions): ReturnType<typeof workerFileFor> {
   // The Central's whole capacity, not a share per replica: the workers of every célula on
   // the central enforce it together through Redis (docs/protocol.md, "Central guards").
-  return workerFileFor(celula, central, { amiUsername: opts.amiUsername });
+  return workerFileFor(celula, central);
 }
 
 /**
@@ -128,6 +126,7 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
 
   const env: unknown[] = [
     { name: 'MULTCALL_WORKER_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'AMI_USERNAME_FILE', value: `${AMI_SECRET_DIR}/username` },
     { name: 'AMI_SECRET_FILE', value: `${AMI_SECRET_DIR}/secret` },
     { name: 'NODE_OPTIONS', value: WORKER_NODE_OPTIONS },
   ];
@@ -140,7 +139,10 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
   ];
   const volumes: unknown[] = [
     { name: 'config', configMap: { name, items: [{ key: CONFIG_FILE, path: CONFIG_FILE }] } },
-    { name: 'ami-secret', secret: { secretName: amiRef.name, items: [{ key: amiRef.secretKey, path: 'secret' }], defaultMode: 0o440 } },
+    { name: 'ami-secret', secret: { secretName: amiRef.name, items: [
+          { key: amiRef.usernameKey, path: 'username' },
+          { key: amiRef.secretKey, path: 'secret' },
+        ], defaultMode: 0o440 } },
     { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
   ];
   if (redisRef) {

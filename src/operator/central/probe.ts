@@ -64,7 +64,7 @@ function classify(error: unknown, t: ProbeTarget): { reason: Extract<ProbeResult
   const where = `${t.host}:${t.port}`;
   const text = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: string }).code;
-  if (error instanceof AmiAuthError) return { reason: 'AuthenticationFailed', message: `AMI at ${where} refused user ${t.username}: ${text}. Check the credentials Secret and manager.conf.` };
+  if (error instanceof AmiAuthError) return { reason: 'AuthenticationFailed', message: `AMI at ${where} refused the login: ${text}. Check the user and secret in the credentials Secret (spec.ami.credentialsSecretRef) and manager.conf.` };
   if (error instanceof AmiTimeoutError || /timed? ?out/i.test(text))
     return { reason: 'Timeout', message: `AMI at ${where} did not answer within ${t.timeoutMs} ms. Check that the host is reachable and the port is AMI's.` };
   if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(text)) return { reason: 'ConnectionRefused', message: `Nothing listens on ${where}. Check spec.ami.host/port and that Asterisk's manager is enabled.` };
