@@ -6,6 +6,7 @@ import { celulaSpec, celulaStatus } from './celula.js';
 import { centralSpec, centralStatus } from './central.js';
 import { CATEGORY, CELULA_NAMES, CENTRAL_NAMES, GROUP, VERSION, type KindNames } from './group.js';
 import { toStructural, type JSONSchemaProps } from './structural.js';
+import { NAME_MAX, NAME_TOO_LONG } from './common.js';
 
 export interface PrinterColumn {
   name: string;
@@ -48,6 +49,7 @@ function rootSchema(kind: string, description: string, spec: JSONSchemaProps, st
       spec,
       status,
     },
+    'x-kubernetes-validations': [{ rule: `self.metadata.name.size() <= ${NAME_MAX}`, message: NAME_TOO_LONG }],
   };
 }
 

@@ -95,7 +95,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
 
   const events = new KubeEventRecorder(kube, logger, identity);
   const redisPool = new RedisPool();
-  const live = new LiveConfigPusher(redisPool);
+  const live = new LiveConfigPusher(redisPool, () => kube.writeGuard());
   // The autoscaler asks for a reconcile through the same queue as every other change.
   let enqueueCelula: (key: string) => void = () => undefined;
   const autoscaler = new Autoscaler({

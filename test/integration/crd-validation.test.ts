@@ -101,6 +101,17 @@ describe('Celula validation by the API server', () => {
     expect(() => parseCelula(celula('bad', spec))).toThrow();
   });
 
+  it('refuses a Celula or Central whose name cannot be a label value, naming metadata.name', async () => {
+    const long = 'c'.repeat(64);
+    for (const obj of [celula(long, minimalSpec()), central(long, minimalCentral())]) {
+      const r = await tryCreate(obj);
+      expect(r.code, 'the API server accepted it').not.toBe(0);
+      expect(r.stderr).toContain('metadata.name must be at most 63 characters');
+    }
+    expect(() => parseCelula(celula(long, minimalSpec()))).toThrow(/metadata\.name must be at most 63/);
+    expect((await tryCreate(celula('c'.repeat(63), minimalSpec()))).code).toBe(0);
+  });
+
   it('refuses a change of queue on update', async () => {
     await kubectl(['apply', '-f', '-'], JSON.stringify(celula('rename-me', minimalSpec())));
     const renamed = celula('rename-me', { ...minimalSpec(), queue: 'cobranca' });

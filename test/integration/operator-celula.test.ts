@@ -170,12 +170,14 @@ describe('Celula reconciler on a real control plane', () => {
       Timeout_Command_ACK: 10,
       Retries: 2,
       Queues: [{ nome: 'vendas', threads: 5 }],
-      central: { name: 'central-a', host: '127.0.0.1', port: pbx.port, username: 'multcall', maxChannels: 200, maxOriginatesPerSecond: 40 },
+      central: { name: 'central-a', host: '127.0.0.1', port: pbx.port, maxChannels: 200, maxOriginatesPerSecond: 40 },
       drain_timeout: 60,
       ack_timeout_policy: 'report',
       http_port: 8080,
     });
-    expect(cm.data['worker.yaml']).not.toMatch(/secret:|password/i);
+    // Nothing read from a Secret: the AMI user and secret are files the pod mounts.
+    expect(cm.data['worker.yaml']).not.toMatch(/secret:|password|username/i);
+    expect(file.central).not.toHaveProperty('username');
 
     // Both conditions: a Central probed Ready before the other gets all three workers at
     // first, and the one it gives back may still be counted for a moment after Ready.
@@ -317,6 +319,64 @@ describe('Celula reconciler on a real control plane', () => {
     expect(condition(broken, 'RedisReachable')?.message).toMatch(/127\.0\.0\.1:1/);
     await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', `{"spec":{"redis":{"port":${redis.port}}}}`]);
     await eventually('RedisReachable True again', async () => condition(await celula(), 'RedisReachable')?.status === 'True');
+  });
+
+  it('when no selected Central is Ready, the workers already running are kept', async () => {
+    // central-b is unreachable since the test above; now central-a too. The operator cannot
+    // tell a PBX outage from its own cut-off: it keeps what runs and says so.
+    const [before] = await workerDeployments();
+    expect(before?.metadata.labels['multcall.zanc.com.br/central']).toBe('central-a');
+    await kubectl(['patch', 'central', 'central-a', '-n', NS, '--type', 'merge', '-p', '{"spec":{"ami":{"port":1}}}']);
+    const c = await eventually('NoHealthyCentral', async () => {
+      const x = await celula();
+      return condition(x, 'CentralsAvailable')?.reason === 'NoHealthyCentral' ? x : undefined;
+    }, 20_000);
+    expect(condition(c, 'CentralsAvailable')?.message).toMatch(/already running are kept/);
+    expect(condition(c, 'Ready')).toMatchObject({ status: 'False' });
+    const kept = await workerDeployments();
+    expect(kept.map((d) => d.metadata.uid)).toEqual([before?.metadata.uid]);
+
+    // central-a answers again: its workers were never gone (the same object, not a new one).
+    await kubectl(['patch', 'central', 'central-a', '-n', NS, '--type', 'merge', '-p', `{"spec":{"ami":{"port":${pbx.port}}}}`]);
+    await eventually('central-a healthy again', async () => (await celula()).status?.centrals?.find((x) => x.name === 'central-a')?.healthy === true || undefined, 20_000);
+    expect((await workerDeployments()).map((d) => d.metadata.uid)).toEqual([before?.metadata.uid]);
+    await kubectl(['patch', 'central', 'central-b', '-n', NS, '--type', 'merge', '-p', `{"spec":{"ami":{"port":${pbx.port}}}}`]);
+    await eventually('both Centrals carry workers again', async () => ((await workerDeployments()).length === 2 ? true : undefined), 30_000);
+  });
+
+  it('never takes over an object that has a worker\'s name but is not the Celula\'s', async () => {
+    // A ConfigMap made by hand with the name the Celula "outra" would give its workers on central-a.
+    await kubectl(['create', 'configmap', 'outra-central-a', '-n', NS, '--from-literal=keep=me']);
+    await kubectl(['apply', '-f', '-'], `
+apiVersion: multcall.zanc.com.br/v1alpha1
+kind: Celula
+metadata: {name: outra, namespace: ${NS}}
+spec:
+  queue: outra
+  threads: 1
+  redis: {host: 127.0.0.1, port: ${redis.port}}
+  centrals: {names: [central-a]}
+  originate: {channel: 'PJSIP/{number}@carrier', context: agents}
+  scaling: {mode: fixed, minReplicas: 1, maxReplicas: 2}
+  replicas: 1
+`);
+    const outra = () => getJson<CelulaObj>(['celula', 'outra', '-n', NS]);
+    const c = await eventually('NameConflict reported', async () => {
+      const x = await outra();
+      return condition(x, 'CentralsAvailable')?.message.includes('NameConflict') ? x : undefined;
+    }, 20_000);
+    expect(condition(c, 'Ready')).toMatchObject({ status: 'False' });
+    const events = await kubectl(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=outra,reason=NameConflict', '-o', 'jsonpath={.items[*].message}']);
+    expect(events).toContain('ConfigMap ' + NS + '/outra-central-a already exists and belongs to no Celula');
+    const cm = await getJson<{ data: Record<string, string>; metadata: { ownerReferences?: unknown[] } }>(['configmap', 'outra-central-a', '-n', NS]);
+    expect(cm.data).toEqual({ keep: 'me' });
+    expect(cm.metadata.ownerReferences).toBeUndefined();
+    expect((await kubectl(['get', 'deployments', '-n', NS, '-o', 'name'])).split('\n')).not.toContain('deployment.apps/outra-central-a');
+
+    // Out of the way, the Celula gets its workers.
+    await kubectl(['delete', 'configmap', 'outra-central-a', '-n', NS]);
+    await eventually('outra has its Deployment', async () => (await kubectl(['get', 'deployments', '-n', NS, '-o', 'name'])).includes('deployment.apps/outra-central-a') || undefined, 30_000);
+    await kubectl(['delete', 'celula', 'outra', '-n', NS]);
   });
 
   it('deleting the Celula removes its children through garbage collection', async () => {

@@ -2,11 +2,14 @@
  * The Celula reconciler. Each run re-reads the world (the Celula, the Centrals it selects,
  * its Deployments and ConfigMaps, its Redis) and makes it match:
  *
- * 1. select the Centrals (label selector or names, same namespace); keep the Ready ones;
+ * 1. select the Centrals (label selector or names, same namespace); keep the Ready ones
+ *    where no object of someone else's already has the name of this célula's workers;
  * 2. take the wanted total (in queue mode, the autoscaler's decision) and spread it over
  *    them by weight and by the channels other células leave free (apportion);
  * 3. server-side apply a ConfigMap and a Deployment per healthy Central, owned by the Celula;
- * 4. delete the ones of Centrals no longer selected or healthy;
+ * 4. delete the ones of Centrals no longer selected or healthy — unless none is healthy:
+ *    then the operator may be the one cut off, and workers whose central is really down
+ *    take no calls anyway;
  * 5. push threads, retries and timeouts to the Redis config hash;
  * 6. write status (only when it changed) and events for what changed.
  *
@@ -27,7 +30,7 @@ import { apportion } from './apportion.js';
 import type { Autoscaler } from '../autoscale/autoscaler.js';
 import type { RedisTarget } from '../redis/pool.js';
 import type { LiveConfigPusher } from './live-config.js';
-import { celulaSelector, LABELS, renderConfigMap, renderDeployment } from './render.js';
+import { celulaSelector, LABELS, renderConfigMap, renderDeployment, workerName } from './render.js';
 import { desiredTotal } from './replicas.js';
 import { celulaStatus, stableJson, type CentralObservation, type RedisObservation } from './status.js';
 
@@ -41,6 +44,8 @@ export const RESYNC_MS = 300_000;
 export const SECRET_TTL_MS = 10_000;
 /** Retry sooner while Redis does not answer. */
 export const REDIS_RETRY_MS = 10_000;
+/** How soon a célula whose worker names are taken looks again. */
+export const CONFLICT_RETRY_MS = 10_000;
 
 export interface CelulaReconcilerDeps {
   kube: KubeClient;
@@ -188,8 +193,15 @@ export class CelulaReconciler {
         const central = parseCentral(c);
         const ready = findCondition(central.status?.conditions as Condition[] | undefined, 'Ready');
         const healthy = ready?.status === 'True';
+        const conflict = healthy ? await this.nameConflict(ns, celula, central) : undefined;
+        if (conflict) {
+          deps.events.record(raw, 'Warning', 'NameConflict', `${conflict} No workers on Central ${central.metadata.name} until it is renamed or removed.`);
+          centrals.push({ central, healthy: false, problem: 'NameConflict' });
+          continue;
+        }
         centrals.push({ central, healthy, ...(healthy ? {} : { problem: ready ? ready.reason : 'not probed yet' }) });
       } catch (error) {
+        if (!(error instanceof InvalidResourceError)) throw error;
         log.warn({ central: c.metadata.name, err: (error as Error).message }, 'skipping an invalid Central');
       }
     }
@@ -231,25 +243,40 @@ export class CelulaReconciler {
     const owned = (cache: ResourceCache<KubeObject>) =>
       cache.list((o) => o.metadata.namespace === ns && o.metadata.labels?.[LABELS.celula] === celula.metadata.name && isOwnedBy(o, celula.metadata.uid));
     const existingDeployments = owned(deps.deployments);
+    // No selected Central is Ready: the operator may be the one that cannot reach them. Workers
+    // already running are kept (they take no calls while their central does not answer).
+    const keepUnhealthy = centrals.length > 0 && centrals.every((c) => !c.healthy);
     const observations: CentralObservation[] = [];
+    const applyErrors: string[] = [];
     for (const { central, healthy, problem } of centrals) {
       const name = central.metadata.name;
       if (!healthy) {
-        observations.push({ name, healthy, ...(problem ? { problem } : {}), desired: 0, replicas: 0, readyReplicas: 0 });
+        const kept = keepUnhealthy ? existingDeployments.find((d) => d.metadata.labels?.[LABELS.central] === name) : undefined;
+        const status = (kept as DeploymentView | undefined)?.status;
+        observations.push({ name, healthy, ...(problem ? { problem } : {}), desired: 0, replicas: status?.replicas ?? 0, readyReplicas: status?.readyReplicas ?? 0 });
         continue;
       }
       const replicas = shares.replicas[name] ?? 0;
       const options = { defaultImage: deps.defaultImage, replicas, ...(deps.workerServiceAccount ? { serviceAccountName: deps.workerServiceAccount } : {}) };
-      const configMap = renderConfigMap(celula, central, options);
+      const configMap = renderConfigMap(celula, central);
       const deployment = renderDeployment(celula, central, options);
-      await this.applyIfChanged(key, paths.object('v1', 'configmaps', ns, configMap.metadata.name), configMap, deps.configMaps.get(`${ns}/${configMap.metadata.name}`), (o) => o.metadata.resourceVersion);
-      const applied = await this.applyIfChanged<DeploymentView>(
-        key,
-        paths.object('apps/v1', 'deployments', ns, deployment.metadata.name),
-        deployment,
-        deps.deployments.get(`${ns}/${deployment.metadata.name}`),
-        (o) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined),
-      );
+      let applied: DeploymentView;
+      try {
+        await this.applyIfChanged(key, paths.object('v1', 'configmaps', ns, configMap.metadata.name), configMap, deps.configMaps.get(`${ns}/${configMap.metadata.name}`), (o) => o.metadata.resourceVersion);
+        applied = await this.applyIfChanged<DeploymentView>(
+          key,
+          paths.object('apps/v1', 'deployments', ns, deployment.metadata.name),
+          deployment,
+          deps.deployments.get(`${ns}/${deployment.metadata.name}`),
+          (o) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined),
+        );
+      } catch (error) {
+        // Said in the status (quota, an admission webhook, a name the API server refuses),
+        // not only in the operator's log; the reconcile is retried with backoff below.
+        applyErrors.push(`Central ${name}: ${(error as Error).message}`);
+        observations.push({ name, healthy, desired: replicas, replicas: 0, readyReplicas: 0 });
+        continue;
+      }
       if (!existingDeployments.some((d) => d.metadata.name === deployment.metadata.name)) {
         deps.events.record(raw, 'Normal', 'WorkersCreated', `Deployment ${deployment.metadata.name} runs ${replicas} worker(s) on Central ${name}.`);
       }
@@ -265,7 +292,7 @@ export class CelulaReconciler {
     }
 
     // 4. Children of centrals no longer selected or healthy
-    const keep = new Set(centrals.filter((c) => c.healthy).map((c) => c.central.metadata.name));
+    const keep = new Set(centrals.filter((c) => c.healthy || (keepUnhealthy && c.problem !== 'NameConflict')).map((c) => c.central.metadata.name));
     for (const d of existingDeployments) {
       const central = d.metadata.labels?.[LABELS.central] ?? '';
       if (keep.has(central)) continue;
@@ -292,7 +319,7 @@ export class CelulaReconciler {
     // 6. Status
     const status = celulaStatus(
       celula,
-      { selector: celulaSelector(celula), centrals: observations, missing, desiredTotal: total, unplaced: shares.unplaced, redis, ...(scale ? { scale } : {}) },
+      { selector: celulaSelector(celula), centrals: observations, missing, desiredTotal: total, unplaced: shares.unplaced, redis, applyErrors, ...(scale ? { scale } : {}) },
       deps.now?.() ?? new Date(),
     );
     await this.writeStatus(raw, celula, status);
@@ -300,8 +327,32 @@ export class CelulaReconciler {
     deps.metrics?.celulaReplicas.set({ ...who, kind: 'actual' }, status?.replicas ?? 0);
     deps.metrics?.celulaReplicas.set({ ...who, kind: 'ready' }, status?.readyReplicas ?? 0);
     if (!scale) deps.metrics?.celulaReplicas.set({ ...who, kind: 'desired' }, total);
+    if (applyErrors.length > 0) throw new Error(`applying the workers failed: ${applyErrors.join('; ')}`);
+    // An object in the way is not watched (it may not carry our labels): look again soon.
+    if (centrals.some((c) => c.problem === 'NameConflict')) return { requeueAfterMs: CONFLICT_RETRY_MS };
     return { requeueAfterMs: redis.reachable ? RESYNC_MS : REDIS_RETRY_MS };
   };
+
+  /**
+   * Why this célula's workers cannot have their names on `central`: a Deployment or ConfigMap
+   * of that name exists and is not this Celula's (another Celula's whose name and central
+   * join into the same one, or an object made by hand). Never taken over.
+   */
+  private async nameConflict(ns: string, celula: Celula, central: Central): Promise<string | undefined> {
+    const name = workerName(celula.metadata.name, central.metadata.name);
+    for (const [kind, cache, path] of [
+      ['Deployment', this.deps.deployments, paths.object('apps/v1', 'deployments', ns, name)],
+      ['ConfigMap', this.deps.configMaps, paths.object('v1', 'configmaps', ns, name)],
+    ] as const) {
+      // The caches hold only objects with the workers' labels; one made by hand is looked up
+      // (once per reconcile, only while this célula has no worker object there).
+      const existing = cache.get(`${ns}/${name}`) ?? (await this.deps.kube.get<KubeObject>(path).catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error))));
+      if (!existing || isOwnedBy(existing, celula.metadata.uid)) continue;
+      const owner = existing.metadata.ownerReferences?.find((r) => r.controller === true);
+      return `${kind} ${ns}/${name} already exists and belongs to ${owner ? `${owner.kind} ${owner.name}` : 'no Celula'}.`;
+    }
+    return undefined;
+  }
 
   /** Channels the workers of other células can hold on `central`: their replicas there × their threads. */
   private channelsOfOthers(ns: string, central: string, self: string): number {

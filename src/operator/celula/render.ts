@@ -81,7 +81,7 @@ function metadata(celula: Celula, central: Central, name: string) {
 }
 
 /** The settings file for workers of `celula` on `central`. */
-export function workerSettings(celula: Celula, central: Central, opts: RenderOptions): ReturnType<typeof workerFileFor> {
+export function workerSettings(celula: Celula, central: Central): ReturnType<typeof workerFileFor> {
   // The Central's whole capacity, not a share per replica: the workers of every célula on
   // the central enforce it together through Redis (docs/protocol.md, "Central guards").
   return workerFileFor(celula, central);
@@ -104,8 +104,8 @@ export function configHash(settings: ReturnType<typeof workerFileFor>): string {
   return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 16);
 }
 
-export function renderConfigMap(celula: Celula, central: Central, opts: RenderOptions): KubeObject {
-  const settings = workerSettings(celula, central, opts);
+export function renderConfigMap(celula: Celula, central: Central): KubeObject {
+  const settings = workerSettings(celula, central);
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -119,7 +119,7 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
   const name = workerName(celula.metadata.name, central.metadata.name);
   const labels = workerLabels(celula, central);
   const meta = metadata(celula, central, name);
-  const settings = workerSettings(celula, central, opts);
+  const settings = workerSettings(celula, central);
   const drainSeconds = Math.ceil(durationMs(spec.worker.drainTimeout) / 1000);
   const amiRef = central.spec.ami.credentialsSecretRef;
   const redisRef = spec.redis.passwordSecretRef;

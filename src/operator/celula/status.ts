@@ -27,6 +27,8 @@ export interface Observation {
   desiredTotal: number;
   unplaced: number;
   redis: RedisObservation;
+  /** What the API server refused when the workers were applied, one entry per central. */
+  applyErrors?: string[];
   /** The autoscaler's view, in queue mode. */
   scale?: ScaleView;
 }
@@ -46,11 +48,14 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
       message: `spec.centrals matches no Central in namespace ${celula.metadata.namespace ?? ''}.${missing} Create a Central or fix the selector/names.`,
     };
   } else if (healthy.length === 0) {
+    const kept = o.centrals.reduce((n, c) => n + c.replicas, 0);
     centrals = {
       type: 'CentralsAvailable',
       status: 'False',
       reason: 'NoHealthyCentral',
-      message: `No selected Central is Ready: ${describeUnhealthy}.${missing} Check the Centrals' AMI host, port and credentials (kubectl describe central).`,
+      message: `No selected Central is Ready: ${describeUnhealthy}.${missing} Check the Centrals' AMI host, port and credentials (kubectl describe central).${
+        kept > 0 ? ` The ${kept} worker(s) already running are kept: they take no calls while their central does not answer.` : ''
+      }`,
     };
   } else if (unhealthy.length > 0 || o.missing.length > 0) {
     centrals = {
@@ -65,10 +70,12 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
 
   const ready = o.centrals.reduce((n, c) => n + c.readyReplicas, 0);
   let workers: ConditionInput;
-  if (o.desiredTotal === 0) {
+  if (o.applyErrors?.length) {
+    workers = { type: 'WorkersAvailable', status: 'False', reason: 'ApplyFailed', message: `The API server refused the workers' objects: ${o.applyErrors.join('; ')}` };
+  } else if (o.desiredTotal === 0) {
     workers = { type: 'WorkersAvailable', status: 'True', reason: 'ScaledToZero', message: 'No worker replicas are wanted.' };
   } else if (healthy.length === 0) {
-    workers = { type: 'WorkersAvailable', status: 'False', reason: 'NoHealthyCentral', message: 'No worker runs: no selected Central is Ready.' };
+    workers = { type: 'WorkersAvailable', status: 'False', reason: 'NoHealthyCentral', message: 'No worker takes calls: no selected Central is Ready.' };
   } else if (ready < o.desiredTotal - o.unplaced) {
     workers = {
       type: 'WorkersAvailable',
