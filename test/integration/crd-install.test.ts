@@ -82,6 +82,19 @@ describe('Helm chart', () => {
     }
   });
 
+  it('gives the workers\' ServiceAccount the pull Secrets, in every namespace it is made in', async () => {
+    const accounts = (set: string[]) =>
+      helm(['template', 'x', CHART, '--set', 'workers.serviceAccount.extraNamespaces={team-a}', ...set]).then((out) => parseDocs(out).filter((d) => d.kind === 'ServiceAccount' && String((d.metadata as Obj).name).endsWith('-worker')));
+    const shared = await accounts(['--set', 'imagePullSecrets[0].name=registry']);
+    expect(shared.map((a) => [(a.metadata as Obj).namespace, a.imagePullSecrets])).toEqual([
+      ['default', [{ name: 'registry' }]],
+      ['team-a', [{ name: 'registry' }]],
+    ]);
+    const own = await accounts(['--set', 'imagePullSecrets[0].name=registry', '--set', 'workers.serviceAccount.imagePullSecrets[0].name=workers-registry']);
+    expect(own.map((a) => a.imagePullSecrets)).toEqual([[{ name: 'workers-registry' }], [{ name: 'workers-registry' }]]);
+    expect((await accounts([])).map((a) => a.imagePullSecrets)).toEqual([undefined, undefined]);
+  });
+
   it('installs scoped to the watched namespaces, with least privilege', async () => {
     await kubectl(['create', 'namespace', 'team-a']);
     await kubectl(['create', 'namespace', 'team-b']);

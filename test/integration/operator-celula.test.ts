@@ -379,6 +379,20 @@ spec:
     await kubectl(['delete', 'celula', 'outra', '-n', NS]);
   });
 
+  it('pods the API server will not create are explained in the status, quoting why', async () => {
+    // A namespace without the workers' ServiceAccount: the ReplicaSet cannot create pods.
+    const ns = 'no-worker-account';
+    await kubectl(['create', 'namespace', ns]);
+    await kubectl(['apply', '-f', '-'], manifests(redis.port, pbx.port).replaceAll(`namespace: ${NS}`, `namespace: ${ns}`));
+    const c = await eventually('PodsNotCreated', async () => {
+      const x = await getJson<CelulaObj>(['celula', 'vendas', '-n', ns]);
+      return condition(x, 'WorkersAvailable')?.reason === 'PodsNotCreated' ? x : undefined;
+    }, 30_000);
+    expect(condition(c, 'WorkersAvailable')?.message).toMatch(/serviceaccount.*not found/i);
+    expect(condition(c, 'Ready')).toMatchObject({ status: 'False', reason: 'PodsNotCreated' });
+    await kubectl(['delete', 'namespace', ns, '--wait=false']);
+  });
+
   it('deleting the Celula removes its children through garbage collection', async () => {
     const started = performance.now();
     await kubectl(['delete', 'celula', 'vendas', '-n', NS, '--wait=false']);

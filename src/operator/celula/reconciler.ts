@@ -67,7 +67,7 @@ export interface CelulaReconcilerDeps {
 }
 
 interface DeploymentView extends KubeObject {
-  status?: { replicas?: number; readyReplicas?: number };
+  status?: { replicas?: number; readyReplicas?: number; conditions?: Array<{ type?: string; status?: string; message?: string }> };
 }
 
 interface SecretObject {
@@ -282,12 +282,16 @@ export class CelulaReconciler {
       }
       deps.metrics?.centralChannels.set({ namespace: ns, central: name, kind: 'allocated' }, (othersUse.get(name) ?? 0) + replicas * celula.spec.threads);
       deps.metrics?.centralChannels.set({ namespace: ns, central: name, kind: 'max' }, central.spec.capacity.maxChannels);
+      // The ReplicaSet could not create pods (no such ServiceAccount, quota, admission): the
+      // one reason for unready workers that only the Deployment's status tells.
+      const failure = applied.status?.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True')?.message;
       observations.push({
         name,
         healthy,
         desired: replicas,
         replicas: applied.status?.replicas ?? 0,
         readyReplicas: applied.status?.readyReplicas ?? 0,
+        ...(failure ? { failure } : {}),
       });
     }
 

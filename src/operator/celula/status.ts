@@ -15,6 +15,8 @@ export interface CentralObservation {
   desired: number;
   replicas: number;
   readyReplicas: number;
+  /** Why the Deployment's pods could not be created, as its ReplicaFailure condition says. */
+  failure?: string;
 }
 
 export type RedisObservation = { reachable: true; pushed: boolean; changed: boolean } | { reachable: false; reason: string; message: string };
@@ -77,11 +79,14 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
   } else if (healthy.length === 0) {
     workers = { type: 'WorkersAvailable', status: 'False', reason: 'NoHealthyCentral', message: 'No worker takes calls: no selected Central is Ready.' };
   } else if (ready < o.desiredTotal - o.unplaced) {
+    const failures = o.centrals.filter((c) => c.failure).map((c) => `on Central ${c.name}: ${c.failure}`);
     workers = {
       type: 'WorkersAvailable',
       status: 'False',
-      reason: 'WorkersNotReady',
-      message: `${ready} of ${o.desiredTotal - o.unplaced} worker pods are ready. kubectl get pods -l ${o.selector} shows which are not.`,
+      reason: failures.length ? 'PodsNotCreated' : 'WorkersNotReady',
+      message: failures.length
+        ? `${ready} of ${o.desiredTotal - o.unplaced} worker pods are ready; pods could not be created ${failures.join('; ')}.`
+        : `${ready} of ${o.desiredTotal - o.unplaced} worker pods are ready. kubectl get pods -l ${o.selector} shows which are not.`,
     };
   } else if (o.unplaced > 0) {
     workers = {
