@@ -54,6 +54,21 @@ interface CelulaObj {
 const workerDeployments = async (): Promise<Deployment[]> =>
   (await getJson<{ items: Deployment[] }>(['deployments', '-n', NS, '-l', 'app.kubernetes.io/name=multcall-worker,multcall.zanc.com.br/celula=vendas'])).items;
 const celula = () => getJson<CelulaObj>(['celula', 'vendas', '-n', NS]);
+
+/** A Celula `name` on `queue` with one worker of one thread on central-a. */
+const oneWorkerCelula = (name: string, queue: string) => `
+apiVersion: multcall.zanc.com.br/v1alpha1
+kind: Celula
+metadata: {name: ${name}, namespace: ${NS}}
+spec:
+  queue: ${queue}
+  threads: 1
+  redis: {host: 127.0.0.1, port: ${redis.port}}
+  centrals: {names: [central-a]}
+  originate: {channel: 'PJSIP/{number}@carrier', context: agents}
+  scaling: {mode: fixed, minReplicas: 1, maxReplicas: 2}
+  replicas: 1
+`;
 const condition = (c: CelulaObj, type: string) => c.status?.conditions?.find((x) => x.type === type);
 
 function manifests(redisPort: number, pbxPort: number): string {
@@ -347,19 +362,7 @@ describe('Celula reconciler on a real control plane', () => {
   it('never takes over an object that has a worker\'s name but is not the Celula\'s', async () => {
     // A ConfigMap made by hand with the name the Celula "outra" would give its workers on central-a.
     await kubectl(['create', 'configmap', 'outra-central-a', '-n', NS, '--from-literal=keep=me']);
-    await kubectl(['apply', '-f', '-'], `
-apiVersion: multcall.zanc.com.br/v1alpha1
-kind: Celula
-metadata: {name: outra, namespace: ${NS}}
-spec:
-  queue: outra
-  threads: 1
-  redis: {host: 127.0.0.1, port: ${redis.port}}
-  centrals: {names: [central-a]}
-  originate: {channel: 'PJSIP/{number}@carrier', context: agents}
-  scaling: {mode: fixed, minReplicas: 1, maxReplicas: 2}
-  replicas: 1
-`);
+    await kubectl(['apply', '-f', '-'], oneWorkerCelula('outra', 'outra'));
     const outra = () => getJson<CelulaObj>(['celula', 'outra', '-n', NS]);
     const c = await eventually('NameConflict reported', async () => {
       const x = await outra();
@@ -379,11 +382,31 @@ spec:
     await kubectl(['delete', 'celula', 'outra', '-n', NS]);
   });
 
+  it('a second Celula on the same queue runs no workers and leaves the queue\'s settings alone', async () => {
+    const r = redis.client();
+    const before = await r.hgetall('multcall:{vendas}:config');
+    await kubectl(['apply', '-f', '-'], oneWorkerCelula('copia', 'vendas'));
+    const c = await eventually('QueueConflict', async () => {
+      const x = await getJson<CelulaObj>(['celula', 'copia', '-n', NS]);
+      return condition(x, 'Ready')?.reason === 'QueueConflict' ? x : undefined;
+    }, 20_000);
+    expect(condition(c, 'WorkersAvailable')?.message).toContain(`belongs to Celula ${NS}/vendas, which is older`);
+    expect(condition(c, 'ConfigPushed')).toMatchObject({ status: 'False', reason: 'QueueConflict' });
+    expect(c.status?.desiredReplicas).toBe(0);
+    const mine = await getJson<{ items: unknown[] }>(['deployments', '-n', NS, '-l', 'multcall.zanc.com.br/celula=copia']);
+    expect(mine.items).toEqual([]);
+    expect(await r.hgetall('multcall:{vendas}:config')).toEqual(before);
+    // The older Celula is untouched.
+    expect(condition(await celula(), 'Ready')?.reason).not.toBe('QueueConflict');
+    expect((await workerDeployments()).length).toBe(2);
+    await kubectl(['delete', 'celula', 'copia', '-n', NS]);
+  });
+
   it('pods the API server will not create are explained in the status, quoting why', async () => {
     // A namespace without the workers' ServiceAccount: the ReplicaSet cannot create pods.
     const ns = 'no-worker-account';
     await kubectl(['create', 'namespace', ns]);
-    await kubectl(['apply', '-f', '-'], manifests(redis.port, pbx.port).replaceAll(`namespace: ${NS}`, `namespace: ${ns}`));
+    await kubectl(['apply', '-f', '-'], manifests(redis.port, pbx.port).replaceAll(`namespace: ${NS}`, `namespace: ${ns}`).replace('queue: vendas', 'queue: vendas-2'));
     const c = await eventually('PodsNotCreated', async () => {
       const x = await getJson<CelulaObj>(['celula', 'vendas', '-n', ns]);
       return condition(x, 'WorkersAvailable')?.reason === 'PodsNotCreated' ? x : undefined;

@@ -31,6 +31,7 @@ import type { Autoscaler } from '../autoscale/autoscaler.js';
 import type { RedisTarget } from '../redis/pool.js';
 import type { LiveConfigPusher } from './live-config.js';
 import { celulaSelector, LABELS, renderConfigMap, renderDeployment, workerName } from './render.js';
+import { queueOwner } from './queue-owner.js';
 import { desiredTotal } from './replicas.js';
 import { celulaStatus, stableJson, type CentralObservation, type RedisObservation } from './status.js';
 
@@ -44,7 +45,7 @@ export const RESYNC_MS = 300_000;
 export const SECRET_TTL_MS = 10_000;
 /** Retry sooner while Redis does not answer. */
 export const REDIS_RETRY_MS = 10_000;
-/** How soon a célula whose worker names are taken looks again. */
+/** How soon a célula whose worker names or queue are taken looks again. */
 export const CONFLICT_RETRY_MS = 10_000;
 
 export interface CelulaReconcilerDeps {
@@ -183,6 +184,12 @@ export class CelulaReconciler {
     }
     const ns = celula.metadata.namespace ?? 'default';
     const log = deps.logger.child({ celula: key });
+    // Another, older Celula has this queue: this one runs no workers and writes nothing to Redis.
+    const owner = queueOwner(raw, deps.celulas.list(() => true));
+    const queueConflict = owner
+      ? `Queue ${celula.spec.queue} on Redis ${celula.spec.redis.host}:${celula.spec.redis.port} db ${celula.spec.redis.db} (prefix ${celula.spec.redis.prefix}) belongs to Celula ${owner.metadata.namespace ?? ''}/${owner.metadata.name}, which is older. Give this Celula another queue or delete one of them.`
+      : undefined;
+    if (queueConflict) deps.events.record(raw, 'Warning', 'QueueConflict', queueConflict);
 
     // 1. Centrals
     const candidates = deps.centrals.list((c) => c.metadata.namespace === ns && selects(celula, c));
@@ -208,7 +215,9 @@ export class CelulaReconciler {
 
     // 2. Replicas in total, then per central
     const redisTarget = await this.redisTarget(celula);
-    if (celula.spec.scaling.mode === 'queue' && redisTarget.ok) {
+    if (queueConflict) {
+      deps.autoscaler.forget(key);
+    } else if (celula.spec.scaling.mode === 'queue' && redisTarget.ok) {
       const { minReplicas, maxReplicas, scaleToZero, scaleDownStabilization } = celula.spec.scaling;
       deps.autoscaler.track(key, {
         queue: celula.spec.queue,
@@ -221,8 +230,8 @@ export class CelulaReconciler {
     } else if (celula.spec.scaling.mode !== 'queue') {
       deps.autoscaler.forget(key);
     }
-    const scale = celula.spec.scaling.mode === 'queue' ? deps.autoscaler.view(key) : undefined;
-    const total = desiredTotal(celula, scale);
+    const scale = celula.spec.scaling.mode === 'queue' && !queueConflict ? deps.autoscaler.view(key) : undefined;
+    const total = queueConflict ? 0 : desiredTotal(celula, scale);
     // One scan of the Deployments per Central, for the apportioning and the metrics alike.
     const othersUse = new Map(centrals.map(({ central }) => [central.metadata.name, this.channelsOfOthers(ns, central.metadata.name, celula.metadata.name)]));
     const shares = apportion(
@@ -245,12 +254,12 @@ export class CelulaReconciler {
     const existingDeployments = owned(deps.deployments);
     // No selected Central is Ready: the operator may be the one that cannot reach them. Workers
     // already running are kept (they take no calls while their central does not answer).
-    const keepUnhealthy = centrals.length > 0 && centrals.every((c) => !c.healthy);
+    const keepUnhealthy = !queueConflict && centrals.length > 0 && centrals.every((c) => !c.healthy);
     const observations: CentralObservation[] = [];
     const applyErrors: string[] = [];
     for (const { central, healthy, problem } of centrals) {
       const name = central.metadata.name;
-      if (!healthy) {
+      if (!healthy || queueConflict) {
         const kept = keepUnhealthy ? existingDeployments.find((d) => d.metadata.labels?.[LABELS.central] === name) : undefined;
         const status = (kept as DeploymentView | undefined)?.status;
         observations.push({ name, healthy, ...(problem ? { problem } : {}), desired: 0, replicas: status?.replicas ?? 0, readyReplicas: status?.readyReplicas ?? 0 });
@@ -296,7 +305,7 @@ export class CelulaReconciler {
     }
 
     // 4. Children of centrals no longer selected or healthy
-    const keep = new Set(centrals.filter((c) => c.healthy || (keepUnhealthy && c.problem !== 'NameConflict')).map((c) => c.central.metadata.name));
+    const keep = new Set(queueConflict ? [] : centrals.filter((c) => c.healthy || (keepUnhealthy && c.problem !== 'NameConflict')).map((c) => c.central.metadata.name));
     for (const d of existingDeployments) {
       const central = d.metadata.labels?.[LABELS.central] ?? '';
       if (keep.has(central)) continue;
@@ -310,7 +319,11 @@ export class CelulaReconciler {
     }
 
     // 5. Live parameters
-    const redis = redisTarget.ok ? await this.pushLiveConfig(key, celula, raw, redisTarget.target) : redisTarget.observation;
+    const redis: RedisObservation = queueConflict
+      ? { reachable: true, pushed: false, changed: false }
+      : redisTarget.ok
+        ? await this.pushLiveConfig(key, celula, raw, redisTarget.target)
+        : redisTarget.observation;
     if (redis.reachable && redis.changed) {
       deps.events.record(
         raw,
@@ -323,7 +336,7 @@ export class CelulaReconciler {
     // 6. Status
     const status = celulaStatus(
       celula,
-      { selector: celulaSelector(celula), centrals: observations, missing, desiredTotal: total, unplaced: shares.unplaced, redis, applyErrors, ...(scale ? { scale } : {}) },
+      { selector: celulaSelector(celula), centrals: observations, missing, desiredTotal: total, unplaced: shares.unplaced, redis, applyErrors, ...(queueConflict ? { queueConflict } : {}), ...(scale ? { scale } : {}) },
       deps.now?.() ?? new Date(),
     );
     await this.writeStatus(raw, celula, status);
@@ -333,7 +346,7 @@ export class CelulaReconciler {
     if (!scale) deps.metrics?.celulaReplicas.set({ ...who, kind: 'desired' }, total);
     if (applyErrors.length > 0) throw new Error(`applying the workers failed: ${applyErrors.join('; ')}`);
     // An object in the way is not watched (it may not carry our labels): look again soon.
-    if (centrals.some((c) => c.problem === 'NameConflict')) return { requeueAfterMs: CONFLICT_RETRY_MS };
+    if (queueConflict || centrals.some((c) => c.problem === 'NameConflict')) return { requeueAfterMs: CONFLICT_RETRY_MS };
     return { requeueAfterMs: redis.reachable ? RESYNC_MS : REDIS_RETRY_MS };
   };
 

@@ -29,6 +29,8 @@ export interface Observation {
   desiredTotal: number;
   unplaced: number;
   redis: RedisObservation;
+  /** Why another Celula keeps this one's queue: it runs no workers and pushes nothing. */
+  queueConflict?: string;
   /** What the API server refused when the workers were applied, one entry per central. */
   applyErrors?: string[];
   /** The autoscaler's view, in queue mode. */
@@ -72,7 +74,9 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
 
   const ready = o.centrals.reduce((n, c) => n + c.readyReplicas, 0);
   let workers: ConditionInput;
-  if (o.applyErrors?.length) {
+  if (o.queueConflict) {
+    workers = { type: 'WorkersAvailable', status: 'False', reason: 'QueueConflict', message: o.queueConflict };
+  } else if (o.applyErrors?.length) {
     workers = { type: 'WorkersAvailable', status: 'False', reason: 'ApplyFailed', message: `The API server refused the workers' objects: ${o.applyErrors.join('; ')}` };
   } else if (o.desiredTotal === 0) {
     workers = { type: 'WorkersAvailable', status: 'True', reason: 'ScaledToZero', message: 'No worker replicas are wanted.' };
@@ -100,10 +104,14 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
   }
 
   const where = `${celula.spec.redis.host}:${celula.spec.redis.port}`;
-  const redis: ConditionInput = o.redis.reachable
-    ? { type: 'RedisReachable', status: 'True', reason: 'Connected', message: `Redis at ${where} answers.` }
-    : { type: 'RedisReachable', status: 'False', reason: o.redis.reason, message: o.redis.message };
-  const pushed: ConditionInput = o.redis.reachable
+  const redis: ConditionInput = o.queueConflict
+    ? { type: 'RedisReachable', status: 'Unknown', reason: 'QueueConflict', message: `Redis at ${where} is not used: the queue is another Celula's.` }
+    : o.redis.reachable
+      ? { type: 'RedisReachable', status: 'True', reason: 'Connected', message: `Redis at ${where} answers.` }
+      : { type: 'RedisReachable', status: 'False', reason: o.redis.reason, message: o.redis.message };
+  const pushed: ConditionInput = o.queueConflict
+    ? { type: 'ConfigPushed', status: 'False', reason: 'QueueConflict', message: 'Live parameters are not written: the queue\'s config hash is the other Celula\'s.' }
+    : o.redis.reachable
     ? {
         type: 'ConfigPushed',
         status: 'True',
