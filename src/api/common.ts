@@ -192,14 +192,14 @@ export function conditions(description: string) {
 // ---------------------------------------------------------------------------------------
 // Object metadata
 
-/**
- * The metadata fields the operator reads. Everything else (managedFields, ownerReferences,
- * timestamps) is kept as it came: the operator never writes metadata it did not read.
- */
 /** Celula and Central names become label values on the worker Deployments and pods: at most 63 characters. */
 export const NAME_MAX = 63;
 export const NAME_TOO_LONG = `metadata.name must be at most ${NAME_MAX} characters: it becomes a label value on the worker Deployments and pods`;
 
+/**
+ * The metadata fields the operator reads. Everything else (managedFields, ownerReferences,
+ * timestamps) is kept as it came: the operator never writes metadata it did not read.
+ */
 export const objectMeta = z.looseObject({
   name: z.string().min(1).max(NAME_MAX, { message: NAME_TOO_LONG }),
   namespace: z.string().max(63).optional(),

@@ -151,11 +151,15 @@ export class CelulaStore {
     await this.redis.multi().lpush(this.keys.dead, JSON.stringify(letter)).hincrby(this.keys.stats, 'dead', 1).exec();
   }
 
-  /** Gives back undialled requests (and the landing list); returns what was actually released. */
-  async release(workerId: string, ids: readonly string[]): Promise<{ landed: number; released: string[] }> {
+  /**
+   * Gives back undialled requests (and the landing list): returns what was released, and
+   * which of `ids` were no longer this worker's anyway (already given back, or a peer's).
+   */
+  async release(workerId: string, ids: readonly string[]): Promise<{ landed: number; released: string[]; gone: string[] }> {
     const k = this.keys;
     const flat = asStrings(await this.scripts.run('release-5', [k.calls, k.workerCalls(workerId), k.dial, k.seen, k.landing(workerId)], [workerId, ...ids]));
-    return { landed: Number(flat[0] ?? 0), released: flat.slice(1) };
+    const count = Number(flat[1] ?? 0);
+    return { landed: Number(flat[0] ?? 0), released: flat.slice(2, 2 + count), gone: flat.slice(2 + count) };
   }
 
   /** Worker ids whose heartbeat deadline has passed. */

@@ -37,16 +37,25 @@ export function requestOf(event: CallEvent): string | undefined {
 }
 
 interface Heard {
+  /** When the last event about the request was heard. */
   at: number;
   events: CallEvent[];
 }
 
+/** Events kept per request: the first (often the answer) and the latest (the Hangups). */
+const MAX_EVENTS = 16;
+/** How long what was heard about a request is kept after its last event. */
+export const OVERHEARD_TTL_MS = 180_000;
+
 export class Overheard {
+  /** In order of the last event heard: the stalest first. */
   private readonly byRequest = new Map<string, Heard>();
+  /** When an entry was last dropped before its time (the memory was full). */
+  private forgotAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly maxEntries = 50_000,
-    private readonly ttlMs = 180_000,
+    private readonly ttlMs = OVERHEARD_TTL_MS,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -56,14 +65,18 @@ export class Overheard {
     if (!id) return;
     const heard = this.byRequest.get(id);
     if (heard) {
-      if (heard.events.length < 16) heard.events.push(event);
+      if (heard.events.length >= MAX_EVENTS) heard.events.splice(1, 1);
+      heard.events.push(event);
+      heard.at = this.now();
+      this.byRequest.delete(id);
+      this.byRequest.set(id, heard);
       return;
     }
     this.byRequest.set(id, { at: this.now(), events: [event] });
     if (this.byRequest.size > this.maxEntries) this.evict();
   }
 
-  /** Everything heard about a request, oldest first; empty if nothing (or too long ago). */
+  /** Everything heard about a request, oldest first; empty if nothing (or nothing lately). */
   take(requestId: string): CallEvent[] {
     const heard = this.byRequest.get(requestId);
     this.byRequest.delete(requestId);
@@ -71,14 +84,25 @@ export class Overheard {
     return heard.events;
   }
 
+  /**
+   * Whether silence about a request since `since` means nothing was said: every event since
+   * then is still kept (none aged out, none dropped because the memory was full).
+   */
+  remembersSince(since: number): boolean {
+    const now = this.now();
+    return now - since < this.ttlMs && this.forgotAt < since;
+  }
+
   get size(): number {
     return this.byRequest.size;
   }
 
   private evict(): void {
-    const cutoff = this.now() - this.ttlMs;
+    const now = this.now();
+    const cutoff = now - this.ttlMs;
     for (const [id, heard] of this.byRequest) {
       if (this.byRequest.size <= this.maxEntries * 0.9 && heard.at >= cutoff) break;
+      if (heard.at >= cutoff) this.forgotAt = now;
       this.byRequest.delete(id);
     }
   }

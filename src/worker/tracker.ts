@@ -8,7 +8,7 @@
  */
 import type { CallEvent } from '../ami/types.js';
 import type { LiveCall } from './call.js';
-import type { Overheard } from './overheard.js';
+import { requestOfActionId, type Overheard } from './overheard.js';
 
 export class CallTracker {
   private readonly byActionId = new Map<string, LiveCall>();
@@ -41,6 +41,12 @@ export class CallTracker {
   watchAction(call: LiveCall, actionId: string): void {
     this.live.add(call);
     this.byActionId.set(actionId, call);
+    this.byAccount.set(call.id, call);
+  }
+
+  /** A call taken over from a peer: found by its request id, and by the peer's ActionID for it. */
+  watchAdopted(call: LiveCall): void {
+    this.live.add(call);
     this.byAccount.set(call.id, call);
   }
 
@@ -93,8 +99,14 @@ export class CallTracker {
   private find(event: CallEvent): LiveCall | undefined {
     if (event.kind === 'originate-response') {
       // An ActionID that is not ours is someone else's Originate, even when its Uniqueid is
-      // one of our calls' (a ChannelId the central refused as already in use): never ours.
-      if (event.actionId !== undefined) return this.byActionId.get(event.actionId);
+      // one of our calls' (a ChannelId the central refused as already in use): never ours,
+      // unless it is the Originate of a call we took over from that peer.
+      if (event.actionId !== undefined) {
+        const ours = this.byActionId.get(event.actionId);
+        if (ours) return ours;
+        const adopted = this.byAccount.get(requestOfActionId(event.actionId) ?? '');
+        return adopted?.adopted ? adopted : undefined;
+      }
       return event.uniqueid ? this.byUniqueid.get(event.uniqueid) : undefined;
     }
     return (

@@ -768,6 +768,7 @@ export class Worker {
       }
       call.replied();
       this.held.set(id, call);
+      this.tracker.watchAdopted(call);
       calls.push(call);
     }
     if (calls.length > 0) await this.resolveWithCentral(calls);
@@ -791,8 +792,10 @@ export class Worker {
     }
     const central = this.settings.central.name;
     for (const call of calls) {
-      if (call.published) continue;
+      // An ended call is published by finish() once Multcall's reply is in or overdue.
+      if (call.published || call.ended) continue;
       // What we heard of this call while a peer (or an earlier us) was following it.
+      const heardAll = this.overheard.remembersSince(call.lastTransitionAt);
       for (const event of this.overheard.take(call.id)) call.apply(event, this.now());
       if (!channels) {
         if (call.outcomeKnown()) {
@@ -822,13 +825,16 @@ export class Worker {
         call.recordState === 'originating' &&
         call.central === central &&
         call.hangups.length === 0 &&
+        heardAll &&
         this.amiUpSince < call.lastTransitionAt - 1000 &&
         listedAt - call.lastTransitionAt > this.live.commandTimeoutMs
       ) {
         // We were listening to the central the call was for, without a break, from before the
-        // peer marked it `originating` until the central listed its channels, and the central
-        // said nothing about it: the Originate never reached the central (it answers an async
-        // Originate with a channel at once). Not dialled — and not re-queued either: Multcall decides.
+        // peer marked it `originating` until the central listed its channels, we still hold
+        // everything we heard since, and the central said nothing about it: the Originate
+        // never reached the central (it answers an async Originate with a channel at once).
+        // Not dialled — and not re-queued either: Multcall decides. Past what we remember
+        // (3 minutes), silence proves nothing: `unknown`.
         this.metrics.recovered.inc({ how: 'not-dialled' });
         await this.publish(call, { status: 'cancelled', detail: 'not-dialled' });
       } else {
@@ -870,9 +876,10 @@ export class Worker {
 
   private async releaseUndialled(): Promise<void> {
     const undialled = [...this.held.values()].filter((c) => c.state === 'claimed' && !c.published).map((c) => c.id);
-    const { landed, released } = await this.store.release(this.id, undialled);
+    const { landed, released, gone } = await this.store.release(this.id, undialled);
     // Only what the script released: a call that won the race to `originating` stays ours.
-    for (const id of released) this.drop(id);
+    // One no longer ours at all (our earlier release ran but its reply was lost) goes too.
+    for (const id of [...released, ...gone]) this.drop(id);
     if (landed + released.length > 0) this.log.info({ released: landed + released.length }, 'gave undialled requests back to the queue');
   }
 

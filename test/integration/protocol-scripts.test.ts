@@ -145,9 +145,12 @@ describe('transitions', () => {
     await store.claim('w1', 'c1', 1, now); // b
     await store.transition('a', 'w1', ['claimed'], 'originating', now);
     await redis.lpush(store.keys.landing('w1'), request('parked'));
-    const { landed, released } = await store.release('w1', ['a', 'b']);
+    const { landed, released, gone } = await store.release('w1', ['a', 'b']);
     expect(landed).toBe(1);
     expect(released).toEqual(['b']);
+    expect(gone).toEqual([]);
+    // The same release again (a reply lost, the command re-sent): b is no longer ours, and says so.
+    expect(await store.release('w1', ['a', 'b'])).toEqual({ landed: 0, released: [], gone: ['b'] });
     const next = await store.claim('w2', 'c1', 3, now);
     expect(next.map((c) => c.id)).toEqual(['b', 'parked', 'c']);
   });

@@ -38,4 +38,16 @@ describe('CallTracker', () => {
     tracker.route({ kind: 'originate-response', channel: 'PJSIP/5511900000002@carrier', actionId: 'ours', success: true, reason: 4, uniqueid: 'mc1-req-2-1' });
     expect(call).toMatchObject({ responded: true, reason: 4 });
   });
+
+  it('gives a call taken over from a dead peer the answer to that peer\'s Originate', () => {
+    const tracker = new CallTracker(() => undefined);
+    const call = new LiveCall('req-3', null, 0);
+    call.adopted = true;
+    tracker.watchAdopted(call);
+    // Another request's answer to the same peer is not this call's.
+    tracker.route({ kind: 'originate-response', channel: 'PJSIP/5511900000004@carrier', actionId: 'dead-peer/req-4/1', success: false, reason: 5 });
+    expect(call.responded).toBe(false);
+    tracker.route({ kind: 'originate-response', channel: 'PJSIP/5511900000003@carrier', actionId: 'dead-peer/req-3/1', success: false, reason: 5 });
+    expect(call).toMatchObject({ responded: true, reason: 5 });
+  });
 });

@@ -22,7 +22,7 @@ import type { ResourceCache } from '../runtime/cache.js';
 import { findCondition, isTrue, type Condition } from '../runtime/conditions.js';
 import { TerminalError, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
-import { isNotFound, paths, type KubeClient, type KubeObject } from '../runtime/kube.js';
+import { isNotFound, KubeApiError, paths, type KubeClient, type KubeObject } from '../runtime/kube.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { AddressResolver } from '../runtime/address.js';
 import { matchesSelector } from '../runtime/selector.js';
@@ -82,6 +82,11 @@ export function selects(celula: Pick<Celula, 'spec'>, central: KubeObject): bool
   const { names, selector } = celula.spec.centrals;
   if (names) return names.includes(central.metadata.name);
   return selector ? matchesSelector(selector, central.metadata.labels) : false;
+}
+
+/** An answer of the API server that trying again unchanged will not change (4xx but conflicts and throttling). */
+function isRefusal(error: unknown): boolean {
+  return error instanceof KubeApiError && error.status >= 400 && error.status < 500 && error.status !== 409 && error.status !== 429;
 }
 
 export function isOwnedBy(obj: KubeObject, uid: string | undefined): boolean {
@@ -194,7 +199,8 @@ export class CelulaReconciler {
     // 1. Centrals
     const candidates = deps.centrals.list((c) => c.metadata.namespace === ns && selects(celula, c));
     const missing = (celula.spec.centrals.names ?? []).filter((n) => !candidates.some((c) => c.metadata.name === n));
-    const centrals: Array<{ central: Central; healthy: boolean; problem?: string }> = [];
+    /** `ready`: the Central's Ready condition; `healthy`: ready, and this Celula's workers may run there. */
+    const centrals: Array<{ central: Central; ready: boolean; healthy: boolean; problem?: string }> = [];
     for (const c of candidates.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       try {
         const central = parseCentral(c);
@@ -203,10 +209,10 @@ export class CelulaReconciler {
         const conflict = healthy ? await this.nameConflict(ns, celula, central) : undefined;
         if (conflict) {
           deps.events.record(raw, 'Warning', 'NameConflict', `${conflict} No workers on Central ${central.metadata.name} until it is renamed or removed.`);
-          centrals.push({ central, healthy: false, problem: 'NameConflict' });
+          centrals.push({ central, ready: true, healthy: false, problem: 'NameConflict' });
           continue;
         }
-        centrals.push({ central, healthy, ...(healthy ? {} : { problem: ready ? ready.reason : 'not probed yet' }) });
+        centrals.push({ central, ready: healthy, healthy, ...(healthy ? {} : { problem: ready ? ready.reason : 'not probed yet' }) });
       } catch (error) {
         if (!(error instanceof InvalidResourceError)) throw error;
         log.warn({ central: c.metadata.name, err: (error as Error).message }, 'skipping an invalid Central');
@@ -254,7 +260,7 @@ export class CelulaReconciler {
     const existingDeployments = owned(deps.deployments);
     // No selected Central is Ready: the operator may be the one that cannot reach them. Workers
     // already running are kept (they take no calls while their central does not answer).
-    const keepUnhealthy = !queueConflict && centrals.length > 0 && centrals.every((c) => !c.healthy);
+    const keepUnhealthy = !queueConflict && centrals.length > 0 && centrals.every((c) => !c.ready);
     const observations: CentralObservation[] = [];
     const applyErrors: string[] = [];
     for (const { central, healthy, problem } of centrals) {
@@ -280,10 +286,14 @@ export class CelulaReconciler {
           (o) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined),
         );
       } catch (error) {
-        // Said in the status (quota, an admission webhook, a name the API server refuses),
-        // not only in the operator's log; the reconcile is retried with backoff below.
+        // A refusal (quota, an admission webhook, a name the API server will not take) is said
+        // in the status, not only in the operator's log; anything else (a timeout, a 5xx, a
+        // conflict, losing the lead) is retried as it is. Either way with backoff.
+        if (!isRefusal(error)) throw error;
         applyErrors.push(`Central ${name}: ${(error as Error).message}`);
-        observations.push({ name, healthy, desired: replicas, replicas: 0, readyReplicas: 0 });
+        // What runs there is still what ran before.
+        const current = deps.deployments.get(`${ns}/${deployment.metadata.name}`) as DeploymentView | undefined;
+        observations.push({ name, healthy, desired: replicas, replicas: current?.status?.replicas ?? 0, readyReplicas: current?.status?.readyReplicas ?? 0 });
         continue;
       }
       if (!existingDeployments.some((d) => d.metadata.name === deployment.metadata.name)) {
@@ -305,7 +315,7 @@ export class CelulaReconciler {
     }
 
     // 4. Children of centrals no longer selected or healthy
-    const keep = new Set(queueConflict ? [] : centrals.filter((c) => c.healthy || (keepUnhealthy && c.problem !== 'NameConflict')).map((c) => c.central.metadata.name));
+    const keep = new Set(queueConflict ? [] : centrals.filter((c) => c.healthy || keepUnhealthy).map((c) => c.central.metadata.name));
     for (const d of existingDeployments) {
       const central = d.metadata.labels?.[LABELS.central] ?? '';
       if (keep.has(central)) continue;

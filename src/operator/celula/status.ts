@@ -57,7 +57,7 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
       type: 'CentralsAvailable',
       status: 'False',
       reason: 'NoHealthyCentral',
-      message: `No selected Central is Ready: ${describeUnhealthy}.${missing} Check the Centrals' AMI host, port and credentials (kubectl describe central).${
+      message: `No selected Central can take workers: ${describeUnhealthy}.${missing} Check the Centrals' AMI host, port and credentials (kubectl describe central).${
         kept > 0 ? ` The ${kept} worker(s) already running are kept: they take no calls while their central does not answer.` : ''
       }`,
     };
@@ -66,7 +66,7 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
       type: 'CentralsAvailable',
       status: 'True',
       reason: 'SomeCentralsUnavailable',
-      message: `Placing calls on ${healthy.map((c) => c.name).join(', ')}.${unhealthy.length ? ` Not Ready, no workers: ${describeUnhealthy}.` : ''}${missing}`,
+      message: `Placing calls on ${healthy.map((c) => c.name).join(', ')}.${unhealthy.length ? ` No workers on: ${describeUnhealthy}.` : ''}${missing}`,
     };
   } else {
     centrals = { type: 'CentralsAvailable', status: 'True', reason: 'CentralsReady', message: `Placing calls on ${healthy.map((c) => c.name).join(', ')}.` };
