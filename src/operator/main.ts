@@ -92,6 +92,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const centrals = new ResourceCache<KubeObject>(kube, { ...common, transform: withoutManagedFields, resource: 'centrals', apiVersion: API_VERSION, plural: CENTRAL_NAMES.plural });
   const deployments = new ResourceCache<KubeObject>(kube, { ...common, transform: childSummary, resource: 'deployments', apiVersion: 'apps/v1', plural: 'deployments', labelSelector: workerSelector });
   const configMaps = new ResourceCache<KubeObject>(kube, { ...common, transform: childSummary, resource: 'configmaps', apiVersion: 'v1', plural: 'configmaps', labelSelector: workerSelector });
+  const disruptionBudgets = new ResourceCache<KubeObject>(kube, { ...common, transform: childSummary, resource: 'poddisruptionbudgets', apiVersion: 'policy/v1', plural: 'poddisruptionbudgets', labelSelector: workerSelector });
 
   const events = new KubeEventRecorder(kube, logger, identity);
   const redisPool = new RedisPool();
@@ -111,6 +112,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     centrals,
     deployments,
     configMaps,
+    disruptionBudgets,
     live,
     autoscaler,
     forgetRedis: (key) => redisPool.forget(key),
@@ -180,7 +182,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     const owner = (o.metadata.ownerReferences ?? []).find((r) => r.controller && r.kind === 'Celula' && r.apiVersion.startsWith('multcall.zanc.com.br/'));
     if (owner && o.metadata.namespace) celulaController.enqueue(`${o.metadata.namespace}/${owner.name}`);
   };
-  for (const cache of [deployments, configMaps]) cache.on({ add: toOwner, update: (_a, b) => toOwner(b), delete: toOwner });
+  for (const cache of [deployments, configMaps, disruptionBudgets]) cache.on({ add: toOwner, update: (_a, b) => toOwner(b), delete: toOwner });
   // A central's free channels are shared: when one célula's workers there shrink or go, or
   // a célula there lowers its threads, the células that could not place all their
   // replicas re-apportion. Growth never frees room, and the others have what they want.
@@ -207,7 +209,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     },
   });
 
-  const caches = [celulas, centrals, deployments, configMaps];
+  const caches = [celulas, centrals, deployments, configMaps, disruptionBudgets];
   for (const c of caches) c.start();
   celulaController.start();
   centralController.start();

@@ -136,6 +136,7 @@ describe('kustomize base', () => {
     const operator = 'system:serviceaccount:multcall-system:multcall-operator';
     expect(await can(operator, ['watch', 'centrals.multcall.zanc.com.br', '--all-namespaces'])).toBe(true);
     expect(await can(operator, ['delete', 'configmaps', '-n', 'team-b'])).toBe(true);
+    expect(await can(operator, ['create', 'poddisruptionbudgets.policy', '-n', 'team-b'])).toBe(true);
     // Secrets are read one by one, by name: never listed or watched.
     expect(await can(operator, ['get', 'secrets', '-n', 'team-b'])).toBe(true);
     expect(await can(operator, ['list', 'secrets', '-n', 'team-b'])).toBe(false);

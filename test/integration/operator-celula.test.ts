@@ -190,6 +190,15 @@ describe('Celula reconciler on a real control plane', () => {
       ack_timeout_policy: 'report',
       http_port: 8080,
     });
+    // One disruption budget per worker Deployment: one worker of the célula there evicted at a time.
+    const budgets = await eventually('two disruption budgets', async () => {
+      const b = (await getJson<{ items: Array<{ metadata: { name: string; ownerReferences?: Array<Record<string, unknown>> }; spec: Record<string, unknown> }> }>(['poddisruptionbudgets', '-n', NS, '-l', 'multcall.zanc.com.br/celula=vendas'])).items;
+      return b.length === 2 ? b : undefined;
+    });
+    const budgetA = budgets.find((b) => b.metadata.name === 'vendas-central-a');
+    expect(budgetA?.spec).toMatchObject({ maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow', selector: { matchLabels: { 'app.kubernetes.io/name': 'multcall-worker', 'multcall.zanc.com.br/celula': 'vendas', 'multcall.zanc.com.br/central': 'central-a' } } });
+    expect(budgetA?.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'Celula', name: 'vendas', controller: true });
+
     // Nothing read from a Secret: the AMI user and secret are files the pod mounts.
     expect(cm.data['worker.yaml']).not.toMatch(/secret:|password|username/i);
     expect(file.central).not.toHaveProperty('username');
@@ -263,6 +272,10 @@ describe('Celula reconciler on a real control plane', () => {
     });
     timings.centralsMoveMs = performance.now() - started;
     expect(moved).toHaveLength(1);
+    await eventually('only central-b keeps a disruption budget', async () => {
+      const b = (await getJson<{ items: Array<{ metadata: { name: string } }> }>(['poddisruptionbudgets', '-n', NS, '-l', 'multcall.zanc.com.br/celula=vendas'])).items;
+      return b.length === 1 && b[0]?.metadata.name === 'vendas-central-b' ? true : undefined;
+    });
 
     started = performance.now();
     await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', '{"spec":{"worker":{"image":"ghcr.io/zanc/multcall-operator:next"}}}']);
@@ -422,7 +435,8 @@ describe('Celula reconciler on a real control plane', () => {
     await eventually('children gone', async () => {
       const d = await workerDeployments();
       const cms = (await getJson<{ items: unknown[] }>(['configmaps', '-n', NS, '-l', 'multcall.zanc.com.br/celula=vendas'])).items;
-      return d.length === 0 && cms.length === 0;
+      const budgets = (await getJson<{ items: unknown[] }>(['poddisruptionbudgets', '-n', NS, '-l', 'multcall.zanc.com.br/celula=vendas'])).items;
+      return d.length === 0 && cms.length === 0 && budgets.length === 0;
     }, 30_000);
     timings.garbageCollectedMs = performance.now() - started;
   });

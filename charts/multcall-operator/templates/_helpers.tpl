@@ -89,6 +89,10 @@ ClusterRole, or into a Role per watched namespace; docs/kubernetes.md says why e
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# At most one worker of a célula on a central evicted at a time.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # The AMI credentials a Central names, for its probe, and the Redis password a Celula names,
 # to read its queue: each read by name, never listed, watched or written.
 - apiGroups: [""]

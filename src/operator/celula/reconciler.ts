@@ -6,7 +6,8 @@
  *    where no object of someone else's already has the name of this célula's workers;
  * 2. take the wanted total (in queue mode, the autoscaler's decision) and spread it over
  *    them by weight and by the channels other células leave free (apportion);
- * 3. server-side apply a ConfigMap and a Deployment per healthy Central, owned by the Celula;
+ * 3. server-side apply a ConfigMap, a Deployment and a PodDisruptionBudget per healthy
+ *    Central, owned by the Celula;
  * 4. delete the ones of Centrals no longer selected or healthy — unless none is healthy:
  *    then the operator may be the one cut off, and workers whose central is really down
  *    take no calls anyway;
@@ -30,7 +31,7 @@ import { apportion } from './apportion.js';
 import type { Autoscaler } from '../autoscale/autoscaler.js';
 import type { RedisTarget } from '../redis/pool.js';
 import type { LiveConfigPusher } from './live-config.js';
-import { celulaSelector, LABELS, renderConfigMap, renderDeployment, workerName } from './render.js';
+import { celulaSelector, LABELS, renderConfigMap, renderDeployment, renderDisruptionBudget, workerName } from './render.js';
 import { queueOwner } from './queue-owner.js';
 import { desiredTotal } from './replicas.js';
 import { celulaStatus, stableJson, type CentralObservation, type RedisObservation } from './status.js';
@@ -54,6 +55,7 @@ export interface CelulaReconcilerDeps {
   centrals: ResourceCache<KubeObject>;
   deployments: ResourceCache<KubeObject>;
   configMaps: ResourceCache<KubeObject>;
+  disruptionBudgets: ResourceCache<KubeObject>;
   live: LiveConfigPusher;
   autoscaler: Autoscaler;
   /** Releases the célula's share of its Redis connection. */
@@ -285,6 +287,14 @@ export class CelulaReconciler {
           deps.deployments.get(`${ns}/${deployment.metadata.name}`),
           (o) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined),
         );
+        const budget = renderDisruptionBudget(celula, central);
+        await this.applyIfChanged(
+          key,
+          paths.object('policy/v1', 'poddisruptionbudgets', ns, budget.metadata.name),
+          budget,
+          deps.disruptionBudgets.get(`${ns}/${budget.metadata.name}`),
+          (o) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined),
+        );
       } catch (error) {
         // A refusal (quota, an admission webhook, a name the API server will not take) is said
         // in the status, not only in the operator's log; anything else (a timeout, a 5xx, a
@@ -326,6 +336,10 @@ export class CelulaReconciler {
     for (const cm of owned(deps.configMaps)) {
       if (keep.has(cm.metadata.labels?.[LABELS.central] ?? '')) continue;
       await deps.kube.delete(paths.object('v1', 'configmaps', ns, cm.metadata.name), cm.metadata.uid);
+    }
+    for (const pdb of owned(deps.disruptionBudgets)) {
+      if (keep.has(pdb.metadata.labels?.[LABELS.central] ?? '')) continue;
+      await deps.kube.delete(paths.object('policy/v1', 'poddisruptionbudgets', ns, pdb.metadata.name), pdb.metadata.uid);
     }
 
     // 5. Live parameters

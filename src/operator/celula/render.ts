@@ -114,6 +114,20 @@ export function renderConfigMap(celula: Celula, central: Central): KubeObject {
   };
 }
 
+/**
+ * At most one worker of a célula on a central evicted at a time (a node drain, a cluster
+ * upgrade): each one evicted drains its calls and a new one takes its place, so the célula
+ * keeps its capacity there. An unready worker may always be evicted: it holds no calls.
+ */
+export function renderDisruptionBudget(celula: Celula, central: Central): KubeObject {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: metadata(celula, central, workerName(celula.metadata.name, central.metadata.name)),
+    spec: { maxUnavailable: 1, selector: { matchLabels: workerLabels(celula, central) }, unhealthyPodEvictionPolicy: 'AlwaysAllow' },
+  };
+}
+
 export function renderDeployment(celula: Celula, central: Central, opts: RenderOptions): KubeObject {
   const { spec } = celula;
   const name = workerName(celula.metadata.name, central.metadata.name);
