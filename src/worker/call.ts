@@ -24,6 +24,8 @@ export class LiveCall {
   /** Uniqueid of the dialled leg: our ChannelId on 12.2+, learnt from OriginateResponse before that. */
   primary: string | undefined;
   channelIds: string[] = [];
+  /** Uniqueids the tracker found the call under besides `channelIds` (1.8/11 legs, listed legs). */
+  otherUniqueids: string[] | undefined;
   originatedAt: number | null = null;
   answeredAt: number | null = null;
   endedAt: number | null = null;

@@ -16,8 +16,6 @@ export class CallTracker {
   /** We set `Account:` to the request id: on every version it marks the call's channels. */
   private readonly byAccount = new Map<string, LiveCall>();
   private readonly settleTimers = new Map<LiveCall, NodeJS.Timeout>();
-  /** Every Uniqueid a call was found under (its legs, learnt or listed), to forget them all with it. */
-  private readonly uniqueidsOf = new Map<LiveCall, Set<string>>();
   private readonly live = new Set<LiveCall>();
 
   constructor(
@@ -53,19 +51,17 @@ export class CallTracker {
   watchUniqueid(call: LiveCall, uniqueid: string): void {
     this.live.add(call);
     this.byUniqueid.set(uniqueid, call);
-    const ids = this.uniqueidsOf.get(call);
-    if (ids) ids.add(uniqueid);
-    else this.uniqueidsOf.set(call, new Set([uniqueid]));
+    // Our own ChannelIds are forgotten through the call; any other Uniqueid (learnt from an
+    // OriginateResponse, or a leg the central listed) is noted to be forgotten with it.
+    if (!call.channelIds.includes(uniqueid)) (call.otherUniqueids ??= []).push(uniqueid);
   }
 
   forget(call: LiveCall): void {
     this.live.delete(call);
     if (call.actionId && this.byActionId.get(call.actionId) === call) this.byActionId.delete(call.actionId);
     if (this.byAccount.get(call.id) === call) this.byAccount.delete(call.id);
-    for (const id of this.uniqueidsOf.get(call) ?? []) {
-      if (this.byUniqueid.get(id) === call) this.byUniqueid.delete(id);
-    }
-    this.uniqueidsOf.delete(call);
+    for (const id of call.channelIds) if (this.byUniqueid.get(id) === call) this.byUniqueid.delete(id);
+    for (const id of call.otherUniqueids ?? []) if (this.byUniqueid.get(id) === call) this.byUniqueid.delete(id);
     const timer = this.settleTimers.get(call);
     if (timer) clearTimeout(timer);
     this.settleTimers.delete(call);
