@@ -101,7 +101,7 @@ export class CallTracker {
         const ours = this.byActionId.get(event.actionId);
         if (ours) return ours;
         const adopted = this.byAccount.get(requestOfActionId(event.actionId) ?? '');
-        return adopted?.adopted ? adopted : undefined;
+        return adopted?.adopted && event.actionId.endsWith(`/${adopted.attempt}`) ? adopted : undefined;
       }
       return event.uniqueid ? this.byUniqueid.get(event.uniqueid) : undefined;
     }

@@ -795,7 +795,8 @@ export class Worker {
       // An ended call is published by finish() once Multcall's reply is in or overdue.
       if (call.published || call.ended) continue;
       // What we heard of this call while a peer (or an earlier us) was following it.
-      const heardAll = this.overheard.remembersSince(call.lastTransitionAt);
+      // The record's time is the peer's clock: a second of margin, as for amiUpSince below.
+      const heardAll = this.overheard.remembersSince(call.lastTransitionAt - 1000);
       for (const event of this.overheard.take(call.id)) call.apply(event, this.now());
       if (!channels) {
         if (call.outcomeKnown()) {
@@ -851,7 +852,8 @@ export class Worker {
   private async sweep(before: number): Promise<void> {
     const calls = [...this.held.values()].filter((c) => {
       const since = c.originatedAt ?? (c.adopted ? c.lastTransitionAt : null);
-      return !c.published && since !== null && since < before;
+      // An ended call is published by finish() once Multcall's reply is in or overdue.
+      return !c.published && !c.ended && since !== null && since < before;
     });
     if (calls.length === 0) return;
     if (this.centralUp()) {

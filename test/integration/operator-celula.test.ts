@@ -403,7 +403,7 @@ describe('Celula reconciler on a real control plane', () => {
       const x = await getJson<CelulaObj>(['celula', 'copia', '-n', NS]);
       return condition(x, 'Ready')?.reason === 'QueueConflict' ? x : undefined;
     }, 20_000);
-    expect(condition(c, 'WorkersAvailable')?.message).toContain(`belongs to Celula ${NS}/vendas, which is older`);
+    expect(condition(c, 'WorkersAvailable')?.message).toContain(`belongs to Celula ${NS}/vendas, which serves it`);
     expect(condition(c, 'ConfigPushed')).toMatchObject({ status: 'False', reason: 'QueueConflict' });
     expect(c.status?.desiredReplicas).toBe(0);
     const mine = await getJson<{ items: unknown[] }>(['deployments', '-n', NS, '-l', 'multcall.zanc.com.br/celula=copia']);

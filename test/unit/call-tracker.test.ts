@@ -43,7 +43,11 @@ describe('CallTracker', () => {
     const tracker = new CallTracker(() => undefined);
     const call = new LiveCall('req-3', null, 0);
     call.adopted = true;
+    call.attempt = 1;
     tracker.watchAdopted(call);
+    // The answer to an earlier attempt of the same request is not this attempt's.
+    tracker.route({ kind: 'originate-response', channel: 'PJSIP/5511900000003@carrier', actionId: 'dead-peer/req-3/0', success: false, reason: 0 });
+    expect(call.responded).toBe(false);
     // Another request's answer to the same peer is not this call's.
     tracker.route({ kind: 'originate-response', channel: 'PJSIP/5511900000004@carrier', actionId: 'dead-peer/req-4/1', success: false, reason: 5 });
     expect(call.responded).toBe(false);

@@ -1,42 +1,60 @@
 /**
- * One queue, one Celula: the oldest keeps it, whatever order the operator sees them in.
+ * One queue, one Celula: the one serving it keeps it; with nobody serving it, the oldest
+ * takes it; two already serving it are both told, and neither is stopped.
  */
 import { describe, expect, it } from 'vitest';
-import { queueIdentity, queueOwner } from '../../src/operator/celula/queue-owner.js';
+import { queueIdentity, queueVerdict, type QueueClaims } from '../../src/operator/celula/queue-owner.js';
 import type { KubeObject } from '../../src/operator/runtime/kube.js';
 
-function celula(ns: string, name: string, created: string, queue: string, redis: Record<string, unknown> = { host: 'redis' }): KubeObject {
+function celula(ns: string, name: string, created: string, queue: string, redis: Record<string, unknown> = { host: 'redis.shared' }): KubeObject {
   return { metadata: { namespace: ns, name, uid: `${ns}/${name}`, creationTimestamp: created }, spec: { queue, redis } };
 }
 
-describe('queueOwner', () => {
+const claims = (serving: KubeObject[] = [], invalid: KubeObject[] = []): QueueClaims => ({ valid: (o) => !invalid.includes(o), serving: (o) => serving.includes(o) });
+const who = (v: ReturnType<typeof queueVerdict>) => (v.kind === 'taken' ? v.by.metadata.name : v.kind === 'shared' ? v.with.map((o) => o.metadata.name) : 'own');
+
+describe('queueVerdict', () => {
   const vendas = celula('a', 'vendas', '2026-01-01T00:00:00Z', 'vendas');
   const copy = celula('b', 'copia', '2026-02-01T00:00:00Z', 'vendas');
 
-  it('gives the queue to the older Celula, in whatever order they are listed', () => {
+  it('with nobody serving the queue yet, the older Celula takes it, in whatever order they are listed', () => {
     for (const all of [[vendas, copy], [copy, vendas]]) {
-      expect(queueOwner(vendas, all)).toBeUndefined();
-      expect(queueOwner(copy, all)?.metadata.name).toBe('vendas');
+      expect(who(queueVerdict(vendas, all, claims()))).toBe('own');
+      expect(who(queueVerdict(copy, all, claims()))).toBe('vendas');
     }
+  });
+
+  it('the Celula serving the queue keeps it against an older one moved onto it', () => {
+    expect(who(queueVerdict(copy, [vendas, copy], claims([copy])))).toBe('own');
+    expect(who(queueVerdict(vendas, [vendas, copy], claims([copy])))).toBe('copia');
+  });
+
+  it('two already serving it are both told and neither is stopped', () => {
+    expect(queueVerdict(vendas, [vendas, copy], claims([vendas, copy]))).toMatchObject({ kind: 'shared', with: [copy] });
+    expect(queueVerdict(copy, [vendas, copy], claims([vendas, copy]))).toMatchObject({ kind: 'shared', with: [vendas] });
+  });
+
+  it('an invalid or deleted Celula claims no queue', () => {
+    expect(who(queueVerdict(copy, [vendas, copy], claims([], [vendas])))).toBe('own');
+    const leaving = { ...vendas, metadata: { ...vendas.metadata, deletionTimestamp: '2026-03-01T00:00:00Z' } };
+    expect(who(queueVerdict(copy, [leaving, copy], claims()))).toBe('own');
   });
 
   it('breaks a tie of creation times by namespace and name, the same way for both', () => {
     const twin = celula('b', 'vendas', '2026-01-01T00:00:00Z', 'vendas');
-    expect(queueOwner(vendas, [vendas, twin])).toBeUndefined();
-    expect(queueOwner(twin, [vendas, twin])?.metadata.namespace).toBe('a');
+    expect(who(queueVerdict(vendas, [vendas, twin], claims()))).toBe('own');
+    expect(queueVerdict(twin, [vendas, twin], claims())).toMatchObject({ kind: 'taken', by: vendas });
   });
 
-  it('the same queue name on another Redis, database or prefix is another queue; defaults count as written', () => {
-    for (const redis of [{ host: 'redis-2' }, { host: 'redis', db: 1 }, { host: 'redis', port: 6380 }, { host: 'redis', prefix: 'outro' }]) {
-      expect(queueOwner(celula('b', 'x', '2026-03-01T00:00:00Z', 'vendas', redis), [vendas])).toBeUndefined();
+  it('another Redis, database, port or prefix is another queue; defaults count as written; a bare host is a Service of the namespace', () => {
+    for (const redis of [{ host: 'redis-2.shared' }, { host: 'redis.shared', db: 1 }, { host: 'redis.shared', port: 6380 }, { host: 'redis.shared', prefix: 'outro' }]) {
+      expect(who(queueVerdict(celula('b', 'x', '2026-03-01T00:00:00Z', 'vendas', redis), [vendas], claims()))).toBe('own');
     }
-    const explicit = celula('b', 'y', '2026-03-01T00:00:00Z', 'vendas', { host: 'REDIS', port: 6379, db: 0, prefix: 'multcall' });
+    const explicit = celula('b', 'y', '2026-03-01T00:00:00Z', 'vendas', { host: 'REDIS.shared', port: 6379, db: 0, prefix: 'multcall' });
     expect(queueIdentity(explicit)).toBe(queueIdentity(vendas));
-    expect(queueOwner(explicit, [vendas])?.metadata.name).toBe('vendas');
-  });
-
-  it('a Celula being deleted keeps no queue', () => {
-    const leaving = { ...vendas, metadata: { ...vendas.metadata, deletionTimestamp: '2026-03-01T00:00:00Z' } };
-    expect(queueOwner(copy, [leaving, copy])).toBeUndefined();
+    // `redis` in two namespaces is two Services, two servers.
+    const [inA, inB] = [celula('a', 'p', '2026-01-01T00:00:00Z', 'q', { host: 'redis' }), celula('b', 'q', '2026-02-01T00:00:00Z', 'q', { host: 'redis' })];
+    expect(who(queueVerdict(inB, [inA, inB], claims()))).toBe('own');
+    expect(queueIdentity(inA)).toBe(['redis.a.svc', 6379, 0, 'multcall', 'q'].join('\n'));
   });
 });

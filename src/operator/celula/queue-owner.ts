@@ -1,8 +1,13 @@
 /**
  * One queue, one Celula. Two Celulas that name the same queue on the same Redis would push
  * their own threads and timeouts into one config hash, each undoing the other's, and both
- * autoscale from the same queue. The oldest Celula keeps the queue; any later one is told so
- * and runs no workers. Pure: decided from the cached objects, the same way in every replica.
+ * autoscale from the same queue. Pure: decided from the cached objects, the same way in
+ * every operator replica.
+ *
+ * A Celula already serving the queue keeps it: a newcomer (created later, or edited onto
+ * the queue) is told so and runs no workers. Two that both serve it (they did before this
+ * rule existed) are both told, and neither is stopped: which to stop is the user's call.
+ * With no one serving it, the oldest valid Celula takes it.
  */
 import { DEFAULT_PREFIX } from '../../protocol/keys.js';
 import type { KubeObject } from '../runtime/kube.js';
@@ -15,13 +20,16 @@ interface QueueSpec {
 /**
  * Where a Celula's queue lives: Redis address, database, prefix and queue name, with the
  * CRD's defaults (the API server fills them in; an object from an older CRD may lack them).
- * A host is compared as written: two spellings of one server are not recognised.
+ * A host without a dot is a Service of the Celula's own namespace, as its workers resolve
+ * it. Other spellings of one server (an FQDN and its IP) are not recognised as one.
  */
 export function queueIdentity(obj: KubeObject): string | undefined {
   const spec = (obj as { spec?: QueueSpec }).spec;
   if (typeof spec?.queue !== 'string' || typeof spec.redis?.host !== 'string') return undefined;
-  const { host, port = 6379, db = 0, prefix = DEFAULT_PREFIX } = spec.redis;
-  return [host.toLowerCase(), port, db, prefix, spec.queue].join('\n');
+  const { port = 6379, db = 0, prefix = DEFAULT_PREFIX } = spec.redis;
+  const host = spec.redis.host.toLowerCase();
+  const qualified = host.includes('.') || host.includes(':') ? host : `${host}.${obj.metadata.namespace ?? 'default'}.svc`;
+  return [qualified, port, db, prefix, spec.queue].join('\n');
 }
 
 const age = (o: KubeObject): [string, string] => [o.metadata.creationTimestamp ?? '', `${o.metadata.namespace ?? ''}/${o.metadata.name}`];
@@ -33,15 +41,23 @@ function before(a: KubeObject, b: KubeObject): boolean {
   return ta !== tb ? ta < tb : na < nb;
 }
 
-/** The Celula that keeps `self`'s queue, when it is another one; undefined when `self` keeps it. */
-export function queueOwner(self: KubeObject, celulas: readonly KubeObject[]): KubeObject | undefined {
+export interface QueueClaims {
+  /** Whether the Celula is valid: an invalid one runs nothing and claims no queue. */
+  valid(celula: KubeObject): boolean;
+  /** Whether the Celula serves its queue now: workers running for its current spec. */
+  serving(celula: KubeObject): boolean;
+}
+
+export type QueueVerdict = { kind: 'own' } | { kind: 'taken'; by: KubeObject } | { kind: 'shared'; with: KubeObject[] };
+
+export function queueVerdict(self: KubeObject, celulas: readonly KubeObject[], claims: QueueClaims): QueueVerdict {
   const identity = queueIdentity(self);
-  if (identity === undefined) return undefined;
-  let owner: KubeObject | undefined;
-  for (const other of celulas) {
-    if (other.metadata.uid === self.metadata.uid || other.metadata.deletionTimestamp) continue;
-    if (queueIdentity(other) !== identity || !before(other, self)) continue;
-    if (!owner || before(other, owner)) owner = other;
-  }
-  return owner;
+  if (identity === undefined) return { kind: 'own' };
+  const rivals = celulas.filter((o) => o.metadata.uid !== self.metadata.uid && !o.metadata.deletionTimestamp && queueIdentity(o) === identity && claims.valid(o));
+  if (rivals.length === 0) return { kind: 'own' };
+  const serving = rivals.filter((o) => claims.serving(o));
+  if (claims.serving(self)) return serving.length > 0 ? { kind: 'shared', with: serving } : { kind: 'own' };
+  const contenders = serving.length > 0 ? serving : rivals.filter((o) => before(o, self));
+  const first = contenders.reduce<KubeObject | undefined>((best, o) => (!best || before(o, best) ? o : best), undefined);
+  return first ? { kind: 'taken', by: first } : { kind: 'own' };
 }

@@ -23,7 +23,7 @@ import type { ResourceCache } from '../runtime/cache.js';
 import { findCondition, isTrue, type Condition } from '../runtime/conditions.js';
 import { TerminalError, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
-import { isNotFound, KubeApiError, paths, type KubeClient, type KubeObject } from '../runtime/kube.js';
+import { isNotFound, KubeApiError, NotLeaderError, paths, type KubeClient, type KubeObject } from '../runtime/kube.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { AddressResolver } from '../runtime/address.js';
 import { matchesSelector } from '../runtime/selector.js';
@@ -32,7 +32,7 @@ import type { Autoscaler } from '../autoscale/autoscaler.js';
 import type { RedisTarget } from '../redis/pool.js';
 import type { LiveConfigPusher } from './live-config.js';
 import { celulaSelector, LABELS, renderConfigMap, renderDeployment, renderDisruptionBudget, workerName } from './render.js';
-import { queueOwner } from './queue-owner.js';
+import { queueVerdict, type QueueClaims } from './queue-owner.js';
 import { desiredTotal } from './replicas.js';
 import { celulaStatus, stableJson, type CentralObservation, type RedisObservation } from './status.js';
 
@@ -85,6 +85,29 @@ export function selects(celula: Pick<Celula, 'spec'>, central: KubeObject): bool
   if (names) return names.includes(central.metadata.name);
   return selector ? matchesSelector(selector, central.metadata.labels) : false;
 }
+
+const describeObject = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+/**
+ * Who may keep a queue (queue-owner.ts): a valid Celula, serving it when its last reconcile
+ * was of its current spec and did not find the queue taken. Redis being down does not
+ * change that, so a blip never hands the queue to someone else.
+ */
+const QUEUE_CLAIMS: QueueClaims = {
+  valid: (o) => {
+    try {
+      parseCelula(o);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  serving: (o) => {
+    const status = (o as { status?: { observedGeneration?: number; conditions?: Condition[] } }).status;
+    if (!status?.conditions || status.observedGeneration !== o.metadata.generation) return false;
+    return findCondition(status.conditions, 'Ready')?.reason !== 'QueueConflict';
+  },
+};
 
 /** An answer of the API server that trying again unchanged will not change (4xx but conflicts and throttling). */
 function isRefusal(error: unknown): boolean {
@@ -191,12 +214,21 @@ export class CelulaReconciler {
     }
     const ns = celula.metadata.namespace ?? 'default';
     const log = deps.logger.child({ celula: key });
-    // Another, older Celula has this queue: this one runs no workers and writes nothing to Redis.
-    const owner = queueOwner(raw, deps.celulas.list(() => true));
-    const queueConflict = owner
-      ? `Queue ${celula.spec.queue} on Redis ${celula.spec.redis.host}:${celula.spec.redis.port} db ${celula.spec.redis.db} (prefix ${celula.spec.redis.prefix}) belongs to Celula ${owner.metadata.namespace ?? ''}/${owner.metadata.name}, which is older. Give this Celula another queue or delete one of them.`
-      : undefined;
-    if (queueConflict) deps.events.record(raw, 'Warning', 'QueueConflict', queueConflict);
+    // Another Celula has this queue: this one runs no workers and writes nothing to Redis.
+    const verdict = queueVerdict(raw, deps.celulas.list(() => true), QUEUE_CLAIMS);
+    const where = `Queue ${celula.spec.queue} on Redis ${celula.spec.redis.host}:${celula.spec.redis.port} db ${celula.spec.redis.db} (prefix ${celula.spec.redis.prefix})`;
+    const queueConflict =
+      verdict.kind === 'taken'
+        ? `${where} belongs to Celula ${describeObject(verdict.by)}, which serves it (or is older). Give this Celula another queue or delete one of them.`
+        : undefined;
+    const queueShared =
+      verdict.kind === 'shared'
+        ? `${where} is also served by ${verdict.with.map((o) => `Celula ${describeObject(o)}`).join(', ')}: each pushes its own settings into the queue's one config hash and autoscales from the same queue. Nothing is stopped; give all but one of them another queue.`
+        : undefined;
+    const previousReason = findCondition(celula.status?.conditions as Condition[] | undefined, 'Ready')?.reason;
+    if (queueConflict && previousReason !== 'QueueConflict') deps.events.record(raw, 'Warning', 'QueueConflict', queueConflict);
+    if (queueShared && previousReason !== 'QueueShared') deps.events.record(raw, 'Warning', 'QueueShared', queueShared);
+    if (queueConflict) deps.forgetRedis(key);
 
     // 1. Centrals
     const candidates = deps.centrals.list((c) => c.metadata.namespace === ns && selects(celula, c));
@@ -265,6 +297,7 @@ export class CelulaReconciler {
     const keepUnhealthy = !queueConflict && centrals.length > 0 && centrals.every((c) => !c.ready);
     const observations: CentralObservation[] = [];
     const applyErrors: string[] = [];
+    const retryErrors: string[] = [];
     for (const { central, healthy, problem } of centrals) {
       const name = central.metadata.name;
       if (!healthy || queueConflict) {
@@ -287,7 +320,23 @@ export class CelulaReconciler {
           deps.deployments.get(`${ns}/${deployment.metadata.name}`),
           (o) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined),
         );
-        const budget = renderDisruptionBudget(celula, central);
+      } catch (error) {
+        // A refusal (quota, an admission webhook, a name the API server will not take) is said
+        // in the status; anything else (a timeout, a 5xx, a conflict) is only retried. The
+        // other Centrals, the prune, Redis and the status go on either way; the reconcile is
+        // retried with backoff at the end.
+        if (error instanceof NotLeaderError) throw error;
+        if (isRefusal(error)) applyErrors.push(`Central ${name}: ${(error as Error).message}`);
+        else retryErrors.push(`Central ${name}: ${(error as Error).message}`);
+        // What runs there is still what ran before.
+        const current = deps.deployments.get(`${ns}/${deployment.metadata.name}`) as DeploymentView | undefined;
+        observations.push({ name, healthy, desired: replicas, replicas: current?.status?.replicas ?? 0, readyReplicas: current?.status?.readyReplicas ?? 0 });
+        continue;
+      }
+      // The budget is a safeguard of the workers, not what runs them: its failure is told,
+      // and never counts against the workers' availability.
+      const budget = renderDisruptionBudget(celula, central);
+      try {
         await this.applyIfChanged(
           key,
           paths.object('policy/v1', 'poddisruptionbudgets', ns, budget.metadata.name),
@@ -296,15 +345,9 @@ export class CelulaReconciler {
           (o) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined),
         );
       } catch (error) {
-        // A refusal (quota, an admission webhook, a name the API server will not take) is said
-        // in the status, not only in the operator's log; anything else (a timeout, a 5xx, a
-        // conflict, losing the lead) is retried as it is. Either way with backoff.
-        if (!isRefusal(error)) throw error;
-        applyErrors.push(`Central ${name}: ${(error as Error).message}`);
-        // What runs there is still what ran before.
-        const current = deps.deployments.get(`${ns}/${deployment.metadata.name}`) as DeploymentView | undefined;
-        observations.push({ name, healthy, desired: replicas, replicas: current?.status?.replicas ?? 0, readyReplicas: current?.status?.readyReplicas ?? 0 });
-        continue;
+        if (error instanceof NotLeaderError) throw error;
+        if (isRefusal(error)) deps.events.record(raw, 'Warning', 'DisruptionBudgetRefused', `PodDisruptionBudget ${budget.metadata.name}: ${(error as Error).message}`);
+        retryErrors.push(`PodDisruptionBudget ${budget.metadata.name}: ${(error as Error).message}`);
       }
       if (!existingDeployments.some((d) => d.metadata.name === deployment.metadata.name)) {
         deps.events.record(raw, 'Normal', 'WorkersCreated', `Deployment ${deployment.metadata.name} runs ${replicas} worker(s) on Central ${name}.`);
@@ -360,7 +403,18 @@ export class CelulaReconciler {
     // 6. Status
     const status = celulaStatus(
       celula,
-      { selector: celulaSelector(celula), centrals: observations, missing, desiredTotal: total, unplaced: shares.unplaced, redis, applyErrors, ...(queueConflict ? { queueConflict } : {}), ...(scale ? { scale } : {}) },
+      {
+        selector: celulaSelector(celula),
+        centrals: observations,
+        missing,
+        desiredTotal: total,
+        unplaced: shares.unplaced,
+        redis,
+        applyErrors,
+        ...(queueConflict ? { queueConflict } : {}),
+        ...(queueShared ? { queueShared } : {}),
+        ...(scale ? { scale } : {}),
+      },
       deps.now?.() ?? new Date(),
     );
     await this.writeStatus(raw, celula, status);
@@ -368,7 +422,7 @@ export class CelulaReconciler {
     deps.metrics?.celulaReplicas.set({ ...who, kind: 'actual' }, status?.replicas ?? 0);
     deps.metrics?.celulaReplicas.set({ ...who, kind: 'ready' }, status?.readyReplicas ?? 0);
     if (!scale) deps.metrics?.celulaReplicas.set({ ...who, kind: 'desired' }, total);
-    if (applyErrors.length > 0) throw new Error(`applying the workers failed: ${applyErrors.join('; ')}`);
+    if (applyErrors.length + retryErrors.length > 0) throw new Error(`applying the workers failed: ${[...applyErrors, ...retryErrors].join('; ')}`);
     // An object in the way is not watched (it may not carry our labels): look again soon.
     if (queueConflict || centrals.some((c) => c.problem === 'NameConflict')) return { requeueAfterMs: CONFLICT_RETRY_MS };
     return { requeueAfterMs: redis.reachable ? RESYNC_MS : REDIS_RETRY_MS };
@@ -384,6 +438,7 @@ export class CelulaReconciler {
     for (const [kind, cache, path] of [
       ['Deployment', this.deps.deployments, paths.object('apps/v1', 'deployments', ns, name)],
       ['ConfigMap', this.deps.configMaps, paths.object('v1', 'configmaps', ns, name)],
+      ['PodDisruptionBudget', this.deps.disruptionBudgets, paths.object('policy/v1', 'poddisruptionbudgets', ns, name)],
     ] as const) {
       // The caches hold only objects with the workers' labels; one made by hand is looked up
       // (once per reconcile, only while this célula has no worker object there).

@@ -117,7 +117,9 @@ export function renderConfigMap(celula: Celula, central: Central): KubeObject {
 /**
  * At most one worker of a célula on a central evicted at a time (a node drain, a cluster
  * upgrade): each one evicted drains its calls and a new one takes its place, so the célula
- * keeps its capacity there. An unready worker may always be evicted: it holds no calls.
+ * keeps its capacity there. An unready worker (its central or Redis not answering) may
+ * always be evicted — it takes no new calls, and drains or hands off what it holds on
+ * SIGTERM like any other — so that a PBX outage never holds a node drain hostage.
  */
 export function renderDisruptionBudget(celula: Celula, central: Central): KubeObject {
   return {

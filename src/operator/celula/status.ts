@@ -31,6 +31,8 @@ export interface Observation {
   redis: RedisObservation;
   /** Why another Celula keeps this one's queue: it runs no workers and pushes nothing. */
   queueConflict?: string;
+  /** Which other Celulas serve the same queue alongside this one (none is stopped). */
+  queueShared?: string;
   /** What the API server refused when the workers were applied, one entry per central. */
   applyErrors?: string[];
   /** The autoscaler's view, in queue mode. */
@@ -122,8 +124,12 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
 
   const parts = [centrals, workers, redis, pushed];
   const failing = parts.find((c) => c.status !== 'True');
-  const summary: ConditionInput = failing
+  const summary: ConditionInput = o.queueConflict
+    ? { type: 'Ready', status: 'False', reason: 'QueueConflict', message: o.queueConflict }
+    : failing
     ? { type: 'Ready', status: 'False', reason: failing.reason, message: failing.message }
+    : o.queueShared
+    ? { type: 'Ready', status: 'False', reason: 'QueueShared', message: o.queueShared }
     : { type: 'Ready', status: 'True', reason: 'Ready', message: `${ready} workers on ${healthy.length} central(s) serve queue ${celula.spec.queue}.` };
   if (!o.scale) return [summary, ...parts];
   // How the autoscaler decided, apart from Ready: a célula keeps serving while its queue is unreadable.
