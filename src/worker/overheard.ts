@@ -36,10 +36,16 @@ export function requestOf(event: CallEvent): string | undefined {
   return requestOfChannelId(event.uniqueid) ?? (event.kind === 'hangup' && event.accountCode ? event.accountCode : undefined);
 }
 
+/** An event, and when it was heard: a call adopted later is timed as it happened. */
+export interface HeardEvent {
+  event: CallEvent;
+  at: number;
+}
+
 interface Heard {
   /** When the last event about the request was heard. */
   at: number;
-  events: CallEvent[];
+  events: HeardEvent[];
 }
 
 /** Events kept per request: the first (often the answer) and the latest (the Hangups). */
@@ -63,21 +69,22 @@ export class Overheard {
     if (event.kind === 'dial-end') return;
     const id = requestOf(event);
     if (!id) return;
+    const at = this.now();
     const heard = this.byRequest.get(id);
     if (heard) {
       if (heard.events.length >= MAX_EVENTS) heard.events.splice(1, 1);
-      heard.events.push(event);
-      heard.at = this.now();
+      heard.events.push({ event, at });
+      heard.at = at;
       this.byRequest.delete(id);
       this.byRequest.set(id, heard);
       return;
     }
-    this.byRequest.set(id, { at: this.now(), events: [event] });
+    this.byRequest.set(id, { at, events: [{ event, at }] });
     if (this.byRequest.size > this.maxEntries) this.evict();
   }
 
   /** Everything heard about a request, oldest first; empty if nothing (or nothing lately). */
-  take(requestId: string): CallEvent[] {
+  take(requestId: string): HeardEvent[] {
     const heard = this.byRequest.get(requestId);
     this.byRequest.delete(requestId);
     if (!heard || this.now() - heard.at > this.ttlMs) return [];

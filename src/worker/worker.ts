@@ -159,7 +159,6 @@ export class Worker {
   }
 
   async start(): Promise<void> {
-    this.redis.on('ready', () => this.onRedisReady());
     this.redis.on('close', () => {
       this.redisUp = false;
     });
@@ -168,6 +167,8 @@ export class Worker {
     await Promise.all([this.redis.connect(), this.blocking.connect(), this.inboxConnection.connect(), this.subscriber.connect()]);
     await this.requireRedis7();
     this.redisUp = true;
+    // Only a reconnect is a return: the first connection is start()'s own, which registers below.
+    this.redis.on('ready', () => this.onRedisReady());
 
     this.ami.on('event', (event: CallEvent) => this.tracker.route(event));
     this.ami.on('down', (error: Error) => {
@@ -797,7 +798,7 @@ export class Worker {
       // What we heard of this call while a peer (or an earlier us) was following it.
       // The record's time is the peer's clock: a second of margin, as for amiUpSince below.
       const heardAll = this.overheard.remembersSince(call.lastTransitionAt - 1000);
-      for (const event of this.overheard.take(call.id)) call.apply(event, this.now());
+      for (const { event, at } of this.overheard.take(call.id)) call.apply(event, at);
       if (!channels) {
         if (call.outcomeKnown()) {
           await this.publish(call, call.adopted ? { detail: 'recovered' } : undefined);

@@ -90,9 +90,10 @@ describe('scale-down during live calls', () => {
       expect(r.detail, r.id).toBeUndefined();
       expect([r.ack, r.attempts], r.id).toEqual(['replied', 1]);
       expect(r.billsec, r.id).toBeGreaterThanOrEqual(Math.floor(talk / 1000) - 1);
-      // As the worker saw it: event delivery under load shifts either end by some ms; a cut
-      // call would be seconds short.
-      expect(r.endedAt - (r.answeredAt ?? r.endedAt), r.id).toBeGreaterThanOrEqual(talk - 500);
+      // As the worker saw it (the simulator sends no Timestamp): with 500 calls starting at
+      // once on two shared cores, the answer may be read up to a second late; a cut call
+      // would be seconds short.
+      expect(r.endedAt - (r.answeredAt ?? r.endedAt), r.id).toBeGreaterThanOrEqual(talk - 1000);
     }
     const stats = pbx.stats();
     expect(stats.originates).toBe(TOTAL);

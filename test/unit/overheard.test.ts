@@ -16,7 +16,11 @@ describe('Overheard', () => {
     now = 10 * 60_000; // a ten-minute conversation
     heard.record(hangup('long'));
     now += OVERHEARD_TTL_MS - 1;
-    expect(heard.take('long').map((e) => e.kind)).toEqual(['originate-response', 'hangup']);
+    // Each with when it was heard: an adopted call's answer and end are timed as they happened.
+    expect(heard.take('long').map(({ event, at }) => [event.kind, at])).toEqual([
+      ['originate-response', 0],
+      ['hangup', 10 * 60_000],
+    ]);
   });
 
   it('keeps the first event and the latest ones of a chatty call', () => {
@@ -25,7 +29,7 @@ describe('Overheard', () => {
     for (let i = 0; i < 40; i++) heard.record(hangup('chatty'));
     const events = heard.take('chatty');
     expect(events).toHaveLength(16);
-    expect(events[0]?.kind).toBe('originate-response');
+    expect(events[0]?.event.kind).toBe('originate-response');
   });
 
   it('says silence proves nothing once its memory is older than the TTL or had to drop entries early', () => {
