@@ -2,7 +2,10 @@
  * `npm run bench:worker` — one worker process against the PBX simulator.
  *
  *  1. throughput: zero-length calls through one worker, next to the Redis ceiling: the same
- *     Redis operations per call driven by a bare ioredis loop in the same run;
+ *     Redis operations per call driven by a bare ioredis loop in the same run. The two
+ *     alternate BENCH_ROUNDS times (3): this machine's speed drifts within minutes, so the
+ *     ratio is taken from each worker run and the ceiling run right after it, and the
+ *     median round is reported;
  *  2. latency: enqueue → Originate on the wire at 1,000 calls/s offered (p50, p99), next to
  *     its floor: the same traffic through a bare loop doing only the round trips
  *     (bench/latency-floor.ts) in the same run;
@@ -39,6 +42,8 @@ const WORKER_NODE_OPTIONS_IN_BENCH = process.env.BENCH_WORKER_NODE_OPTIONS ?? WO
 const LIVE = 1000;
 /** Calls at once in the throughput phase, for the worker (its threads) and the ceiling loop alike. */
 const THREADS = Number(process.env.BENCH_THREADS ?? 500);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_ROUNDS must be a whole number of at least 1, got ${process.env.BENCH_ROUNDS}`);
 if (!Number.isInteger(THREADS) || THREADS < 1 || THREADS > 1000) throw new Error(`BENCH_THREADS must be a whole number from 1 to 1000 (the worker's limit), got ${process.env.BENCH_THREADS}`);
 const CELULA = 'bench';
 /** The central's manager.conf lets only WORKER_EVENTS through to the worker's user (docs/ami.md). */
@@ -322,8 +327,13 @@ const run = async <T>(name: string, f: () => Promise<T>): Promise<T | null> => {
   process.stderr.write(`bench:worker ${name}: ${JSON.stringify(value)}\n`);
   return value;
 };
-const tp = await run('throughput', throughput);
-const ceil = await run('ceiling', ceiling);
+/** Worker and ceiling runs in alternation; the round whose ratio is the median stands for all. */
+const rounds: Array<{ tp: Awaited<ReturnType<typeof throughput>> | null; ceil: Awaited<ReturnType<typeof ceiling>> | null }> = [];
+for (let i = 0; i < ROUNDS; i++) rounds.push({ tp: await run('throughput', throughput), ceil: await run('ceiling', ceiling) });
+const ratioOf = (r: (typeof rounds)[number]) => (r.tp && r.ceil ? r.tp.callsPerS / r.ceil.callsPerS : (r.tp?.callsPerS ?? r.ceil?.callsPerS ?? 0));
+const median = [...rounds].sort((a, b) => ratioOf(a) - ratioOf(b))[Math.floor((rounds.length - 1) / 2)];
+const tp = median?.tp ?? null;
+const ceil = median?.ceil ?? null;
 const lat = await run('latency', () => latency('worker'));
 const floor = await run('floor', () => latency('floor'));
 const mem = await run('memory', memory);
@@ -335,6 +345,8 @@ console.log(
     calls_per_s: round(tp?.callsPerS),
     ceiling_calls_per_s: round(ceil?.callsPerS),
     ceiling_ratio: tp && ceil ? round(tp.callsPerS / ceil.callsPerS, 2) : null,
+    // Every round, in order: worker calls/s, ceiling calls/s.
+    rounds: rounds.map((r) => [round(r.tp?.callsPerS), round(r.ceil?.callsPerS)]),
     // CPU µs per call at full load: the worker (the ceiling loop), Redis, the simulator and Multcall side.
     cpu_us_per_call_throughput: tp?.cpu ?? null,
     cpu_us_per_call_ceiling: ceil?.cpu ?? null,
