@@ -105,7 +105,15 @@ describe('chaos', () => {
     if (missing.length > 0) {
       const probe = redis.client();
       const keys = multcall.keys;
-      const where = await Promise.all(missing.slice(0, 5).map(async (id) => ({ id, record: await probe.hget(keys.calls, id), queued: (await probe.lrange(keys.dial, 0, -1)).some((r) => r.includes(`"${id}"`)) })));
+      // Every list that holds it (a landing list, results not yet taken, Multcall's processing list).
+      const lists: string[] = [];
+      for (const key of await probe.keys('*')) if ((await probe.type(key)) === 'list') lists.push(key);
+      const holding = async (id: string) => {
+        const found: string[] = [];
+        for (const key of lists) if ((await probe.lrange(key, 0, -1)).some((r) => r.includes(`"${id}"`))) found.push(key);
+        return found;
+      };
+      const where = await Promise.all(missing.slice(0, 5).map(async (id) => ({ id, record: await probe.hget(keys.calls, id), lists: await holding(id), seen: await probe.zscore(keys.seen, id) })));
       console.log(JSON.stringify({ missing: where, workers: await probe.zrange(keys.workers, 0, -1, 'WITHSCORES'), now: Date.now() }));
     }
     expect(missing).toEqual([]);
