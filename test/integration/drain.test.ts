@@ -41,9 +41,11 @@ describe('drain', () => {
     expect(results).toHaveLength(LIVE);
     for (const r of results) {
       expect(r.status, r.id).toBe('answered');
-      // Not cut: every call lasted its whole talk time.
+      // Not cut: every call lasted its whole talk time. A cut one would be over 3 s short (the
+      // signal comes as the calls are answered); the answer may be read some 100s of ms late
+      // when the machine is loaded (seen: 219 ms with three suites at once on two cores).
       expect(r.billsec, r.id).toBeGreaterThanOrEqual(Math.floor(TALK_MS / 1000) - 1);
-      expect(r.endedAt - (r.answeredAt ?? 0), r.id).toBeGreaterThanOrEqual(TALK_MS - 100);
+      expect(r.endedAt - (r.answeredAt ?? 0), r.id).toBeGreaterThanOrEqual(TALK_MS - 500);
     }
     expect((await stack.multcall.depth()).queued).toBe(20);
     expect(stack.pbx.stats().originates).toBe(LIVE);
