@@ -20,6 +20,8 @@ export interface CelulaKeys {
   seen: string;
   /** ZSET worker id → heartbeat deadline (ms). */
   workers: string;
+  /** ZSET worker id → when peers took over its calls (ms); its landing list is looked at again a lease later. */
+  departed: string;
   /** HASH worker id → worker info (JSON: central, host, threads, startedAt). */
   workerInfo: string;
   /** LIST. Workers LPUSH ACKs; Multcall takes from the right. */
@@ -48,6 +50,7 @@ export function celulaKeys(celula: string, prefix: string = DEFAULT_PREFIX): Cel
     calls: `${base}:calls`,
     seen: `${base}:seen`,
     workers: `${base}:workers`,
+    departed: `${base}:departed`,
     workerInfo: `${base}:workerinfo`,
     acks: `${base}:acks`,
     results: `${base}:results`,

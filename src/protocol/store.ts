@@ -100,7 +100,7 @@ export class CelulaStore {
   /**
    * Marks the worker's lease as ended now, so a peer adopts its live calls at its next
    * check. Ended now, not long ago: peers of the same central (who can ask it about the
-   * calls) keep their head start over the others (`recover-9`).
+   * calls) keep their head start over the others (`recover-10`).
    */
   async handOff(workerId: string, now: number): Promise<void> {
     await this.redis.zadd(this.keys.workers, now - 1, workerId);
@@ -170,8 +170,8 @@ export class CelulaStore {
   async recover(deadWorker: string, myWorker: string, myCentral: string, now: number, peerGraceMs: number): Promise<{ requeued: number; adopted: Array<{ id: string; record: CallRecord }> } | null> {
     const k = this.keys;
     const reply = await this.scripts.run(
-      'recover-9',
-      [k.workers, k.workerInfo, k.landing(deadWorker), k.workerCalls(deadWorker), k.calls, k.dial, k.seen, k.workerCalls(myWorker), k.stats],
+      'recover-10',
+      [k.workers, k.workerInfo, k.landing(deadWorker), k.workerCalls(deadWorker), k.calls, k.dial, k.seen, k.workerCalls(myWorker), k.stats, k.departed],
       [deadWorker, myWorker, now, myCentral, peerGraceMs],
     );
     if (!Array.isArray(reply)) return null;
@@ -179,6 +179,20 @@ export class CelulaStore {
     const adopted: Array<{ id: string; record: CallRecord }> = [];
     for (let i = 1; i + 1 < flat.length; i += 2) adopted.push({ id: flat[i] as string, record: callRecord.parse(JSON.parse(flat[i + 1] as string)) });
     return { requeued: Number(flat[0]), adopted };
+  }
+
+  /** Workers taken over at least `leaseMs` ago, whose landing lists are to be looked at once more. */
+  async departedWorkers(now: number, leaseMs: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.departed, '-inf', now - leaseMs);
+  }
+
+  /**
+   * Puts back in the queue what a taken-over worker parked in its landing list afterwards,
+   * unless it has registered again (then the list is its own to claim). Returns how many.
+   */
+  async reclaimLanding(workerId: string, now: number, leaseMs: number): Promise<number> {
+    const k = this.keys;
+    return Number(await this.scripts.run('landing-4', [k.workers, k.departed, k.landing(workerId), k.dial], [workerId, now, leaseMs]));
   }
 
   /** Ids this worker holds in Redis, with their records (to find orphans after a lost reply). */

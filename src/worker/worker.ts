@@ -724,6 +724,13 @@ export class Worker {
       if (recovered.requeued > 0) this.metrics.recovered.inc({ how: 'requeued' }, recovered.requeued);
       await this.adopt(recovered.adopted);
     }
+    // Taken over while alive, then dead before registering again: what it parked meanwhile.
+    for (const gone of await this.store.departedWorkers(now, this.settings.leaseMs)) {
+      const requeued = await this.store.reclaimLanding(gone, now, this.settings.leaseMs);
+      if (requeued === 0) continue;
+      this.log.warn({ worker: gone, requeued }, 'gave back what a worker taken over parked afterwards');
+      this.metrics.recovered.inc({ how: 'requeued' }, requeued);
+    }
   }
 
   /**

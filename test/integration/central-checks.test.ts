@@ -75,6 +75,26 @@ describe('checking calls with the central', () => {
   }, 40_000);
 });
 
+describe('recovering', () => {
+  it('a request parked by a worker taken over while alive, which then died, is dialled once', async () => {
+    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 100 }) } });
+    const s = stack;
+    await s.startWorker({ threads: 2, lease: 1, heartbeat: 0.25 }, 'listener');
+    const redis = s.redis.client();
+    const store = new CelulaStore(redis, { celula: CELULA });
+    // Its lease lapsed (a stall): the listener takes over its calls.
+    const at = Date.now();
+    await store.register('stalled', { central: 'central-a', host: 'stalled', threads: 1, startedAt: at - 60_000 }, 1000, at - 60_000);
+    await until(async () => (await redis.zscore(store.keys.departed, 'stalled')) !== null, 10_000, 'the take-over');
+    // Still alive, it parks a request with its blocking move before it notices, then dies.
+    await redis.lpush(store.keys.landing('stalled'), JSON.stringify({ v: 1, id: 'parked-late', number: '5511900000004' }));
+    await s.multcall.waitForResults(1, 10_000);
+    expect(s.multcall.results.get('parked-late')).toMatchObject({ status: 'answered', worker: 'listener' });
+    expect(s.pbx.stats().originatesByRequest.get('parked-late')).toBe(1);
+    expect(await redis.llen(store.keys.landing('stalled'))).toBe(0);
+  }, 40_000);
+});
+
 describe('draining', () => {
   it('a request the central refused while the drain began goes back to the queue at once, not after the drain timeout', async () => {
     let refusing = true;

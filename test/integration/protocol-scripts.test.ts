@@ -185,6 +185,28 @@ describe('recover', () => {
     expect(await store.recover('dead', 'me', 'c1', now + 5000, 3000)).not.toBeNull();
   });
 
+  it('a request parked by a worker taken over while alive goes back to the queue a lease later, unless it registered again', async () => {
+    await store.register('lapsed', { central: 'c1', host: 'h', threads: 1, startedAt: now }, 1000, now);
+    expect(await store.recover('lapsed', 'peer', 'c1', now + 2000, 3000)).not.toBeNull();
+    // Still alive, it parks a request before it notices, then dies without registering again.
+    await redis.lpush(store.keys.landing('lapsed'), request('parked-late'));
+    expect(await store.departedWorkers(now + 2500, 1000)).toEqual([]);
+    expect(await store.reclaimLanding('lapsed', now + 2500, 1000)).toBe(0); // a lease to come back
+    expect(await store.departedWorkers(now + 3000, 1000)).toEqual(['lapsed']);
+    expect(await store.reclaimLanding('lapsed', now + 3000, 1000)).toBe(1);
+    expect((await redis.lrange(store.keys.dial, 0, -1)).map((r) => JSON.parse(r).id)).toEqual(['parked-late']);
+    expect(await store.departedWorkers(now + 9000, 1000)).toEqual([]);
+
+    // One that registers again keeps its landing list: it claims from it itself.
+    await store.register('back', { central: 'c1', host: 'h', threads: 1, startedAt: now }, 1000, now);
+    await store.recover('back', 'peer', 'c1', now + 2000, 3000);
+    await store.register('back', { central: 'c1', host: 'h', threads: 1, startedAt: now }, 10_000, now + 2100);
+    await redis.lpush(store.keys.landing('back'), request('its-own'));
+    expect(await store.reclaimLanding('back', now + 5000, 1000)).toBe(0);
+    expect(await redis.llen(store.keys.landing('back'))).toBe(1);
+    expect(await store.departedWorkers(now + 5000, 1000)).toEqual([]);
+  });
+
   it('a hand-off on SIGTERM goes to a peer of the same central first', async () => {
     await store.register('leaving', { central: 'c2', host: 'h', threads: 1, startedAt: now }, 60_000, now);
     await store.handOff('leaving', now + 1000);

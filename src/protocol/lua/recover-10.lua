@@ -22,6 +22,7 @@
     KEYS[7] seen         ZSET request id -> accepted at
     KEYS[8] myCalls      SET  ids held by the recovering worker
     KEYS[9] stats        HASH counters
+    KEYS[10] departed    ZSET worker id -> when its calls were taken over (ms)
 
     ARGV[1] dead worker id
     ARGV[2] recovering worker id
@@ -77,6 +78,10 @@ end
 redis.call('DEL', KEYS[4])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+-- A worker taken over while still alive (its lease lapsed under load) may yet park a request
+-- in its landing list before it notices; if it then dies without registering again, only
+-- this mark leads anyone back to that list (`landing-4`).
+redis.call('ZADD', KEYS[10], now, ARGV[1])
 if requeued > 0 then redis.call('HINCRBY', KEYS[9], 'requeued', requeued) end
 out[1] = requeued
 return out
