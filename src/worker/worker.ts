@@ -811,10 +811,7 @@ export class Worker {
           await this.publish(call, call.adopted ? { detail: 'recovered' } : undefined);
           continue;
         }
-        call.uncheckedSince ??= listedAt;
-        if (listedAt - call.uncheckedSince < UNCHECKED_GIVE_UP_MS) continue;
-        if (call.adopted) this.metrics.recovered.inc({ how: 'unknown' });
-        await this.publish(call, { status: 'unknown', detail: `central-unreachable:${central}` });
+        await this.unanswered(call, listedAt);
         continue;
       }
       call.uncheckedSince = null;
@@ -868,15 +865,17 @@ export class Worker {
       await this.resolveWithCentral(calls);
       return;
     }
-    // A central that does not answer cannot tell, and its held events may still come; only
-    // one silent for UNCHECKED_GIVE_UP_MS gets its calls reported `unknown`.
+    // A central that does not answer cannot tell, and its held events may still come.
     const now = this.now();
-    for (const call of calls) {
-      call.uncheckedSince ??= now;
-      if (now - call.uncheckedSince < UNCHECKED_GIVE_UP_MS) continue;
-      if (call.adopted) this.metrics.recovered.inc({ how: 'unknown' });
-      await this.publish(call, { status: 'unknown', detail: `central-unreachable:${this.settings.central.name}` });
-    }
+    for (const call of calls) await this.unanswered(call, now);
+  }
+
+  /** The central could not be asked about `call` at `at`: reported `unknown` once that has lasted UNCHECKED_GIVE_UP_MS. */
+  private async unanswered(call: LiveCall, at: number): Promise<void> {
+    call.uncheckedSince ??= at;
+    if (at - call.uncheckedSince < UNCHECKED_GIVE_UP_MS) return;
+    if (call.adopted) this.metrics.recovered.inc({ how: 'unknown' });
+    await this.publish(call, { status: 'unknown', detail: `central-unreachable:${this.settings.central.name}` });
   }
 
   private hasUndialled(): boolean {

@@ -109,6 +109,9 @@ const QUEUE_CLAIMS: QueueClaims = {
   },
 };
 
+/** A Deployment's or budget's version for `applyIfChanged`: status updates leave it alone, spec edits bump it. */
+const byGeneration = (o: KubeObject) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined);
+
 /** An answer of the API server that trying again unchanged will not change (4xx but conflicts and throttling). */
 function isRefusal(error: unknown): boolean {
   return error instanceof KubeApiError && error.status >= 400 && error.status < 500 && error.status !== 409 && error.status !== 429;
@@ -313,13 +316,8 @@ export class CelulaReconciler {
       let applied: DeploymentView;
       try {
         await this.applyIfChanged(key, paths.object('v1', 'configmaps', ns, configMap.metadata.name), configMap, deps.configMaps.get(`${ns}/${configMap.metadata.name}`), (o) => o.metadata.resourceVersion);
-        applied = await this.applyIfChanged<DeploymentView>(
-          key,
-          paths.object('apps/v1', 'deployments', ns, deployment.metadata.name),
-          deployment,
-          deps.deployments.get(`${ns}/${deployment.metadata.name}`),
-          (o) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined),
-        );
+        const path = paths.object('apps/v1', 'deployments', ns, deployment.metadata.name);
+        applied = await this.applyIfChanged<DeploymentView>(key, path, deployment, deps.deployments.get(`${ns}/${deployment.metadata.name}`), byGeneration);
       } catch (error) {
         // A refusal (quota, an admission webhook, a name the API server will not take) is said
         // in the status; anything else (a timeout, a 5xx, a conflict) is only retried. The
@@ -337,13 +335,8 @@ export class CelulaReconciler {
       // and never counts against the workers' availability.
       const budget = renderDisruptionBudget(celula, central);
       try {
-        await this.applyIfChanged(
-          key,
-          paths.object('policy/v1', 'poddisruptionbudgets', ns, budget.metadata.name),
-          budget,
-          deps.disruptionBudgets.get(`${ns}/${budget.metadata.name}`),
-          (o) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined),
-        );
+        const path = paths.object('policy/v1', 'poddisruptionbudgets', ns, budget.metadata.name);
+        await this.applyIfChanged(key, path, budget, deps.disruptionBudgets.get(`${ns}/${budget.metadata.name}`), byGeneration);
       } catch (error) {
         if (error instanceof NotLeaderError) throw error;
         if (isRefusal(error)) deps.events.record(raw, 'Warning', 'DisruptionBudgetRefused', `PodDisruptionBudget ${budget.metadata.name}: ${(error as Error).message}`);
@@ -376,13 +369,14 @@ export class CelulaReconciler {
       const why = centrals.some((c) => c.central.metadata.name === central) ? 'is not Ready' : 'is no longer selected';
       deps.events.record(raw, 'Normal', 'WorkersRemoved', `Deleted Deployment ${d.metadata.name}: Central ${central} ${why}.`);
     }
-    for (const cm of owned(deps.configMaps)) {
-      if (keep.has(cm.metadata.labels?.[LABELS.central] ?? '')) continue;
-      await deps.kube.delete(paths.object('v1', 'configmaps', ns, cm.metadata.name), cm.metadata.uid);
-    }
-    for (const pdb of owned(deps.disruptionBudgets)) {
-      if (keep.has(pdb.metadata.labels?.[LABELS.central] ?? '')) continue;
-      await deps.kube.delete(paths.object('policy/v1', 'poddisruptionbudgets', ns, pdb.metadata.name), pdb.metadata.uid);
+    for (const [cache, apiVersion, plural] of [
+      [deps.configMaps, 'v1', 'configmaps'],
+      [deps.disruptionBudgets, 'policy/v1', 'poddisruptionbudgets'],
+    ] as const) {
+      for (const o of owned(cache)) {
+        if (keep.has(o.metadata.labels?.[LABELS.central] ?? '')) continue;
+        await deps.kube.delete(paths.object(apiVersion, plural, ns, o.metadata.name), o.metadata.uid);
+      }
     }
 
     // 5. Live parameters
@@ -429,8 +423,8 @@ export class CelulaReconciler {
   };
 
   /**
-   * Why this célula's workers cannot have their names on `central`: a Deployment or ConfigMap
-   * of that name exists and is not this Celula's (another Celula's whose name and central
+   * Why this célula's workers cannot have their names on `central`: a Deployment, ConfigMap or
+   * PodDisruptionBudget of that name exists and is not this Celula's (another Celula's whose name and central
    * join into the same one, or an object made by hand). Never taken over.
    */
   private async nameConflict(ns: string, celula: Celula, central: Central): Promise<string | undefined> {

@@ -155,10 +155,10 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
   ];
   const volumes: unknown[] = [
     { name: 'config', configMap: { name, items: [{ key: CONFIG_FILE, path: CONFIG_FILE }] } },
-    { name: 'ami-secret', secret: { secretName: amiRef.name, items: [
-          { key: amiRef.usernameKey, path: 'username' },
-          { key: amiRef.secretKey, path: 'secret' },
-        ], defaultMode: 0o440 } },
+    {
+      name: 'ami-secret',
+      secret: { secretName: amiRef.name, items: [{ key: amiRef.usernameKey, path: 'username' }, { key: amiRef.secretKey, path: 'secret' }], defaultMode: 0o440 },
+    },
     { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
   ];
   if (redisRef) {
