@@ -197,6 +197,11 @@ export function escapeVariableValue(value: string): string {
   return value.replace(/[\\,"()[\]]/g, (c) => `\\${c}`);
 }
 
+/** Bytes the `Variable:` line of `name` and `value` takes on the wire, CRLF included (AMI_MAX_LINE_BYTES at most). */
+export function variableLineBytes(name: string, value: string): number {
+  return Buffer.byteLength(`Variable: ${name}=${escapeVariableValue(value)}\r\n`);
+}
+
 /** One `Variable:` header value (`NAME=escaped value`), validated. */
 export function variableHeader(name: string, value: string): string {
   if (!VARIABLE_NAME_RE.test(name)) {

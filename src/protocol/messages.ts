@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { REQUEST_ID, CELULA_NAME, WORKER_ID } from './keys.js';
+import { AMI_MAX_LINE_BYTES, variableLineBytes } from '../ami/codec.js';
 
 /** No AMI header may carry these: CR or LF would end the line and inject a header or an action. */
 const NO_CONTROL = /^[^\r\n\0]*$/;
@@ -23,13 +24,32 @@ export const workerId = z.string().regex(WORKER_ID);
 /** Digits, optionally a leading +, plus the DTMF-ish characters carriers accept. */
 export const phoneNumber = z.string().regex(/^\+?[0-9*#]{1,32}$/, { message: 'must be 1–32 digits, optionally with a leading + (also * and #)' });
 
-/** Variable names: AMI-safe and not our own reserved MC_ namespace. */
+/** Variable names: AMI-safe (and see RESERVED_VARIABLE). */
 export const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/**
+ * Our own namespace (MC_REQ, MC_CELULA). Asterisk strips a name's leading underscores (they
+ * only mark it inherited), so `_MC_REQ` sets MC_REQ as well; and matched in any case.
+ */
+export const RESERVED_VARIABLE = /^_*MC_/i;
+
+/**
+ * What the name and value rules cannot say alone: no reserved name, and a `Variable:` line
+ * (escaped, in UTF-8) that fits one AMI line. Refused here, the dead letter names the variable;
+ * found out on the wire, it would not.
+ */
+export function checkVariables(entries: Record<string, string>, ctx: z.RefinementCtx): void {
+  for (const [name, value] of Object.entries(entries)) {
+    if (RESERVED_VARIABLE.test(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'names starting with MC_ (in any case, after any leading underscores) are reserved' });
+    } else if (variableLineBytes(name, value) > AMI_MAX_LINE_BYTES) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `too long for one AMI line: \`Variable: NAME=value\`, commas and quotes escaped, must fit ${AMI_MAX_LINE_BYTES} bytes of UTF-8` });
+    }
+  }
+}
+
 export const variables = z
-  .record(
-    z.string().regex(VARIABLE_NAME, { message: `variable names must match ${VARIABLE_NAME.source}` }).refine((k) => !k.startsWith('MC_'), { message: 'variable names starting with MC_ are reserved' }),
-    noControl(512),
-  )
+  .record(z.string().regex(VARIABLE_NAME, { message: `variable names must match ${VARIABLE_NAME.source}` }), noControl(512))
+  .superRefine(checkVariables)
   .refine((v) => Object.keys(v).length <= 32, { message: 'at most 32 variables' });
 
 export const callerId = noControl(128).regex(/^[^"<>]*(?:"[^"\\]*"\s*)?(?:<\+?[0-9*#]{1,32}>)?$|^\+?[0-9*#]{1,32}$/, {

@@ -51,6 +51,31 @@ export interface StoreOptions {
   maxMessageBytes?: number;
 }
 
+/**
+ * How long a blocking command (which Redis itself ends after a second) may go unanswered
+ * before its connection is taken for dead: a Redis host lost with no FIN or RST leaves the
+ * socket open and silent, and TCP keepalive cannot tell while the command is unacknowledged.
+ */
+export const BLOCKING_REPLY_DEADLINE_MS = 5000;
+
+/**
+ * `reply`, from a blocking command on `connection`; each time the connection stays ready but
+ * silent past the deadline it is reconnected, and ioredis sends the command again there.
+ * Not ioredis's `blockingTimeout`: it answers null and keeps the dead socket, and the command
+ * it gave up on stays queued, to be sent again on a reconnect with its reply (ACK replies it
+ * popped) dropped.
+ */
+async function beforeDeadline<T>(connection: Redis, reply: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {
+    if (connection.status === 'ready') connection.disconnect(true);
+  }, BLOCKING_REPLY_DEADLINE_MS);
+  try {
+    return await reply;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 function asStrings(reply: ScriptReply): string[] {
   return Array.isArray(reply) ? reply.map((r) => String(r)) : [];
 }
@@ -87,10 +112,12 @@ export class CelulaStore {
       .exec();
   }
 
-  /** Extends the lease; returns false if the worker had been dropped (a peer may have taken its calls). */
+  /**
+   * Extends the lease; returns false, adding nothing, if the worker had been dropped (a peer
+   * may have taken its calls): it is then to register again.
+   */
   async heartbeat(workerId: string, leaseMs: number, now: number): Promise<boolean> {
-    const [present] = (await this.redis.multi().zscore(this.keys.workers, workerId).zadd(this.keys.workers, now + leaseMs, workerId).exec()) ?? [];
-    return present?.[1] !== null && present?.[1] !== undefined;
+    return (await this.scripts.run('heartbeat-1', [this.keys.workers], [workerId, now + leaseMs])) === 1;
   }
 
   async deregister(workerId: string): Promise<void> {
@@ -108,8 +135,15 @@ export class CelulaStore {
 
   /** Blocks up to `timeoutSeconds` for a request to land in the worker's landing list (needs a dedicated connection). */
   static async waitForRequest(blocking: Redis, keys: CelulaKeys, workerId: string, timeoutSeconds: number): Promise<boolean> {
-    const moved = await blocking.blmove(keys.dial, keys.landing(workerId), 'RIGHT', 'LEFT', timeoutSeconds);
+    const moved = await beforeDeadline(blocking, blocking.blmove(keys.dial, keys.landing(workerId), 'RIGHT', 'LEFT', timeoutSeconds));
     return moved !== null;
+  }
+
+  /** Blocks up to `timeoutSeconds` for ACK replies in the worker's inbox, and takes all waiting (needs a dedicated connection). */
+  static async waitForReplies(blocking: Redis, keys: CelulaKeys, workerId: string, timeoutSeconds: number): Promise<string[]> {
+    // One round trip per wake however many replies wait: one at a trickle, a batch under load.
+    const popped = await beforeDeadline(blocking, blocking.blmpop(timeoutSeconds, 1, keys.inbox(workerId), 'RIGHT', 'COUNT', 256));
+    return popped?.[1] ?? [];
   }
 
   async claim(workerId: string, central: string, max: number, now: number): Promise<ClaimedRequest[]> {

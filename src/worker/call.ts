@@ -112,7 +112,10 @@ export class LiveCall {
   }
 
   outcomeKnown(): boolean {
-    if (this.adopted && !this.responded) return this.primaryHungUp;
+    // Seen Up (an event, or the central listing it) with no OriginateResponse: an async
+    // Originate's comes with the answer, so it was lost with the AMI link or is about to
+    // arrive; either way the dialled leg's Hangup ends an answered call, as for an adopted one.
+    if ((this.adopted || this.answeredAt !== null) && !this.responded) return this.primaryHungUp;
     if (!this.responded) return false;
     if (this.reason === REASON.answered) return this.primaryHungUp;
     // A failure is final; the legs' Hangups only refine the cause (see settle in the tracker).
@@ -126,8 +129,9 @@ export class LiveCall {
 
   status(): CallStatus {
     const cause = telling(this.hangups)?.cause ?? null;
-    if (this.adopted && !this.responded) return this.answeredAt !== null ? 'answered' : classify({ reason: null, cause, cancelledByUs: false });
-    return classify({ reason: this.responded ? this.reason : null, cause, cancelledByUs: this.cancelledByUs });
+    // With no OriginateResponse, an answer seen (an Up channel, a listing) is the best evidence.
+    if (!this.responded) return this.answeredAt !== null ? 'answered' : classify({ reason: null, cause, cancelledByUs: this.cancelledByUs });
+    return classify({ reason: this.reason, cause, cancelledByUs: this.cancelledByUs });
   }
 
   toResult(base: { celula: string; worker: string; central: string | null }, now: number, override?: { status?: CallStatus; detail?: string }): CallResult {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { celulaName, describeIssues } from '../protocol/messages.js';
+import { celulaName, checkVariables, describeIssues } from '../protocol/messages.js';
 import { CENTRAL_NAME } from '../protocol/keys.js';
 
 const seconds = z.number().positive().max(3600);
@@ -23,7 +23,7 @@ export const originateTemplate = z.object({
   priority: z.number().int().min(1).default(1),
   callerId: z.string().regex(/^[^\r\n\0]{0,128}$/).optional(),
   ringTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
-  variables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.string().regex(/^[^\r\n\0]{0,512}$/)).default({}),
+  variables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.string().regex(/^[^\r\n\0]{0,512}$/)).superRefine(checkVariables).default({}),
 });
 export type OriginateTemplate = z.infer<typeof originateTemplate>;
 
@@ -116,6 +116,8 @@ export function settingsFrom(input: unknown, celula: string, env: NodeJS.Process
   const queue = file.Queues.find((q) => q.nome === celula);
   if (!queue) throw new ConfigError(`${source}: no entry in Queues has nome ${JSON.stringify(celula)} (have: ${file.Queues.map((q) => q.nome).join(', ')})`);
   if (file.ami_down_after <= file.ami_ping) throw new ConfigError(`${source}: ami_down_after (${file.ami_down_after}) must be longer than ami_ping (${file.ami_ping})`);
+  // Calls are sent only with more than a heartbeat left on the lease (see Worker.leaseHeld).
+  if (file.lease <= file.heartbeat) throw new ConfigError(`${source}: lease (${file.lease}) must be longer than heartbeat (${file.heartbeat})`);
   const username = secretFrom(env, 'AMI_USERNAME') ?? file.central.username;
   if (username === undefined) throw new ConfigError(`${source}: the AMI user is missing: set central.username, or AMI_USERNAME or AMI_USERNAME_FILE (a file mounted from a Secret)`);
   if (!AMI_USERNAME.test(username)) throw new ConfigError(`the AMI user name from AMI_USERNAME(_FILE) must match ${AMI_USERNAME.source}`);

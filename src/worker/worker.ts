@@ -97,6 +97,11 @@ export class Worker {
   private redisUp = false;
   /** After our own Redis reconnect, peers get one lease to heartbeat before we call them dead. */
   private recoveryPausedUntil = 0;
+  /**
+   * When (performance.now()) we sent the last heartbeat that Redis confirmed extended our
+   * registration: no peer can take our calls over before leaseMs from then.
+   */
+  private leaseRenewedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: WorkerOptions) {
     this.settings = options.settings;
@@ -116,6 +121,9 @@ export class Worker {
       // Wait through a Redis restart instead of failing commands; every script is safe to re-run.
       maxRetriesPerRequest: null,
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000) * (0.5 + Math.random() / 2),
+      // A Redis host lost with no FIN or RST: an idle connection (the config subscriber) learns
+      // it in seconds rather than after the OS's two hours; blocking waits also have a deadline.
+      keepAlive: 10_000,
       lazyConnect: true,
     };
     // Auto-pipelining batches the commands of one event-loop tick into one write: at
@@ -198,7 +206,9 @@ export class Worker {
     if (this.ami.info) this.log.info({ banner: this.ami.info.banner, dialect: this.ami.info.dialect }, 'AMI connected');
 
     const now = this.now();
+    const registeringAt = performance.now();
     await this.store.register(this.id, { central: this.settings.central.name, host: this.id, threads: this.live.threads, startedAt: now }, this.settings.leaseMs, now);
+    this.leaseRenewedAt = registeringAt;
     await this.store.writeConfig(this.live, true);
     await this.reloadConfig();
     await this.subscriber.subscribe(this.store.keys.config);
@@ -470,7 +480,7 @@ export class Worker {
       token = undefined;
       // Still `claimed`: the drain, or the claim loop when the central stops answering, gives it back.
       if (this.stopping || !this.owns(call)) return;
-      if (!this.centralUp()) {
+      if (!this.centralUp() || !this.leaseHeld()) {
         await sleep(100);
         continue;
       }
@@ -489,6 +499,7 @@ export class Worker {
       }
       const { channelId, otherChannelId } = originate;
       const at = this.now();
+      const markedAt = performance.now();
       if (!(await this.persist(() => this.store.transition(call.id, this.id, ['claimed'], 'originating', at, { a: attempt, ...(channelId ? { ch: channelId } : {}) }, originate.actionId)))) {
         // Not ours any more (a peer presumed us dead and re-queued it): never dial it.
         this.drop(call.id, call);
@@ -498,6 +509,17 @@ export class Worker {
       // again by us: the new claim has its own loop, and the transition's token (same worker,
       // request and attempt) matches both. Only the loop of the current claim dials.
       if (!this.owns(call)) return;
+      if (!this.mayStillSend(markedAt)) {
+        // Redis answered too late to rule out a peer's `not-dialled` verdict: not sent. Back to
+        // `claimed` while still ours (nothing was dialled) and tried again; gone if a peer has it.
+        this.log.warn({ id: call.id, replyMs: Math.round(performance.now() - markedAt) }, 'marked originating too long ago to send the Originate safely; trying again');
+        // Its own token: re-sent after a lost reply, the step answers 1 again rather than 0.
+        if (!(await this.persist(() => this.store.transition(call.id, this.id, ['originating'], 'claimed', this.now(), undefined, `${originate.actionId}/unsent`)))) {
+          this.drop(call.id, call);
+          return;
+        }
+        continue;
+      }
       call.state = 'originating';
       call.attempt = attempt;
       call.actionId = originate.actionId;
@@ -577,6 +599,28 @@ export class Worker {
     }
   }
 
+  /** Our lease has more than a heartbeat left, by the last heartbeat Redis confirmed. */
+  private leaseHeld(): boolean {
+    return performance.now() - this.leaseRenewedAt < this.settings.leaseMs - this.settings.heartbeatMs;
+  }
+
+  /**
+   * Whether the Originate of a call marked `originating` by a transition sent at `markedAt`
+   * (performance.now()) may still be written. A peer reports such a call `cancelled`/
+   * `not-dialled` only after adopting it, which needs our lease to have lapsed (leaseMs after
+   * our last confirmed heartbeat, which an on-time heartbeat puts at most heartbeatMs before
+   * the mark), and once the central, listing its channels more than commandTimeoutMs after
+   * the record's `u` (our clock as we sent the transition), showed none of the call. A reply
+   * delayed by a partition or a frozen process can arrive after both. Sent within half the
+   * shorter of the two spans from the mark, with more than a heartbeat left on our lease, the
+   * Originate keeps the other half (and at least a heartbeat) to reach the central before such
+   * a listing: room for the network, and for the workers' clocks to disagree.
+   */
+  private mayStillSend(markedAt: number): boolean {
+    const window = Math.min(this.live.commandTimeoutMs, this.settings.leaseMs - this.settings.heartbeatMs) / 2;
+    return performance.now() - markedAt <= window && this.leaseHeld();
+  }
+
   // ── ack ──────────────────────────────────────────────────────────────────────────────
 
   private ackTimer(call: LiveCall): void {
@@ -592,12 +636,9 @@ export class Worker {
   }
 
   private async inboxLoop(): Promise<void> {
-    const inbox = this.store.keys.inbox(this.id);
     while (!this.closing) {
       try {
-        // One round trip per wake however many replies wait: one at a trickle, a batch under load.
-        const popped = await this.inboxConnection.blmpop(1, 1, inbox, 'RIGHT', 'COUNT', 256);
-        for (const raw of popped?.[1] ?? []) this.onAckReply(raw);
+        for (const raw of await CelulaStore.waitForReplies(this.inboxConnection, this.store.keys, this.id, 1)) this.onAckReply(raw);
       } catch (error) {
         if (this.closing) return;
         this.log.debug({ err: (error as Error).message }, 'inbox read failed; retrying');
@@ -692,7 +733,11 @@ export class Worker {
 
   private async heartbeat(): Promise<void> {
     const now = this.now();
+    const sentAt = performance.now();
     const present = await this.store.heartbeat(this.id, this.settings.leaseMs, now);
+    // Only an extension counts, not registering again after a take-over: a transition that
+    // raced the take-over must not be sent on the strength of the new registration.
+    if (present) this.leaseRenewedAt = Math.max(this.leaseRenewedAt, sentAt);
     // Renews the lease on our slots (and gives back any we do not use).
     if (this.slots.held > 0 || this.held.size > 0) await this.slots.sync();
     if (!present) {
@@ -824,7 +869,9 @@ export class Worker {
         if (call.adopted) this.metrics.recovered.inc({ how: 'following' });
         continue;
       }
-      if (call.responded) {
+      // What we heard: the central's answer, or the dialled leg's Hangup when it tells the
+      // outcome (an answer seen, a telling cause) though the OriginateResponse was lost.
+      if (call.responded || (call.primaryHungUp && call.status() !== 'unknown')) {
         await this.publish(call, call.primaryHungUp || call.hangups.length > 0 ? (call.adopted ? { detail: 'recovered' } : {}) : { detail: 'hangup-not-seen' });
       } else if (
         call.adopted &&

@@ -43,6 +43,23 @@ describe('checking calls with the central', () => {
     expect((result?.endedAt ?? 0) - (result?.answeredAt ?? 0)).toBeGreaterThanOrEqual(TALK_MS - 200);
   }, 40_000);
 
+  it('a call whose OriginateResponse was lost with the AMI link, found up on return, ends on its Hangup with what was heard', async () => {
+    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 300, talkMs: TALK_MS }) } });
+    const s = stack;
+    await s.startWorker({ threads: 2 });
+    // The link drops as the central sends the answer (OriginateResponse, Reason 4).
+    s.pbx.faults.dropOn('OriginateResponse');
+    await s.multcall.enqueue([{ v: 1 as const, id: 'answer-unheard', number: '5511900000005' }]);
+    // Followed from the central's listing once AMI is back; its Hangup ends it, not the next
+    // periodic check (15 s), which would no longer find it and report `unknown`.
+    await s.multcall.waitForResults(1, TALK_MS + 6000);
+    const result = s.multcall.results.get('answer-unheard');
+    expect(result).toMatchObject({ status: 'answered', cause: 16, ack: 'replied' });
+    expect(result?.detail).toBeUndefined();
+    expect(result?.billsec).toBeGreaterThanOrEqual(Math.floor(TALK_MS / 1000) - 1);
+    expect(s.pbx.stats().originates).toBe(1);
+  }, 40_000);
+
   /** A dead peer's call, left `originating` on `central` 3 s ago, while the worker under test was listening. */
   async function deadPeerLeftOriginating(central: string): Promise<string> {
     const s = stack as Stack;

@@ -179,6 +179,17 @@ describe('recover', () => {
     expect(await store.complete(result('dialled', 'me'))).toBe(true);
   });
 
+  it('a heartbeat after a take-over adds nothing and says so, however often it is sent', async () => {
+    await store.register('stalled', { central: 'c1', host: 'h', threads: 1, startedAt: now }, 1000, now);
+    expect(await store.heartbeat('stalled', 1000, now + 500)).toBe(true);
+    expect(await redis.zscore(store.keys.workers, 'stalled')).toBe(String(now + 1500));
+    expect(await store.recover('stalled', 'me', 'c1', now + 2000, 3000)).not.toBeNull();
+    // Its reply lost, the same heartbeat is sent again: the take-over must not be hidden.
+    expect(await store.heartbeat('stalled', 1000, now + 2100)).toBe(false);
+    expect(await store.heartbeat('stalled', 1000, now + 2100)).toBe(false);
+    expect(await redis.zscore(store.keys.workers, 'stalled')).toBeNull();
+  });
+
   it('leaves a dead worker of another central to that central\'s peers for the grace period', async () => {
     await store.register('dead', { central: 'c2', host: 'h', threads: 1, startedAt: now }, 1000, now);
     expect(await store.recover('dead', 'me', 'c1', now + 2000, 3000)).toBeNull();

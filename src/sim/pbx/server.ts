@@ -83,6 +83,11 @@ export interface OriginateArrival {
 export interface PbxFaults {
   dropConnections(): void;
   /**
+   * The next batch of events that holds an event named `name` (e.g. `OriginateResponse`) is
+   * lost: every connection drops as it is about to go out; what was written before goes first.
+   */
+  dropOn(name: string): void;
+  /**
    * The central hangs for `ms`: connections stay open and what clients send is received
    * (as a kernel would buffer it) but nothing is acted on or answered until the stall ends.
    */
@@ -233,6 +238,7 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   let stallGeneration = 0;
   let down = false;
   let closed = false;
+  let dropOn: string | undefined;
 
   const scaled = (ms: number): number => Math.max(0, Math.round(ms * scale));
   const later = (ms: number, fn: () => void, set: Set<NodeJS.Timeout> = globalTimers): void => {
@@ -281,6 +287,14 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   }
 
   function broadcast(events: ReadonlyArray<SimEvent | undefined>): void {
+    if (dropOn !== undefined && events.some((e) => e?.name === dropOn)) {
+      dropOn = undefined;
+      for (const session of sessions) {
+        flush(session);
+        session.socket.destroy();
+      }
+      return;
+    }
     for (const session of sessions) {
       let out = '';
       for (const event of events) if (event && canRead(session, event.cls, event.name)) out += event.wire;
@@ -930,6 +944,9 @@ export async function startPbxSimulator(options: PbxSimulatorOptions = {}): Prom
   const faults: PbxFaults = {
     dropConnections() {
       for (const s of sessions) s.socket.destroy();
+    },
+    dropOn(name) {
+      dropOn = name;
     },
     stall(ms) {
       stalledUntil = Date.now() + ms;

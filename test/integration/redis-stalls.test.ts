@@ -1,0 +1,221 @@
+/**
+ * Redis that answers late, or not at all, without closing anything: a partition, a frozen
+ * process, a host lost with no FIN or RST. A worker between it and Redis through a TCP proxy
+ * that can hold Redis's replies on a connection, or swallow everything both ways.
+ *
+ * - A reply to `claimed → originating` that comes after a peer took the call over and proved
+ *   it undialled must not lead to an Originate: the central would dial a request whose one
+ *   result already says it was not.
+ * - A blocking wait on a connection that went silent must reconnect, not wait for hours.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { startStack, settingsFor, until, CELULA, type Stack } from '../support/stack.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
+import { startWorker, type RunningWorker } from '../../src/worker/run.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { CelulaStore, BLOCKING_REPLY_DEADLINE_MS } from '../../src/protocol/store.js';
+import { celulaKeys } from '../../src/protocol/keys.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Link {
+  client: Socket;
+  upstream: Socket;
+  /** Redis's replies are kept back until `release()`. */
+  holding: boolean;
+  held: Buffer[];
+  /** Nothing is forwarded either way any more; nothing is closed either. */
+  silent: boolean;
+}
+
+/** A TCP proxy to Redis whose connections can be made to answer late, or never. */
+class StallingProxy {
+  readonly links = new Set<Link>();
+  private marker: string | undefined;
+  private seen = new Map<string, number>();
+
+  private constructor(private readonly server: Server) {}
+
+  static async start(targetPort: number): Promise<StallingProxy> {
+    const server = createServer();
+    const proxy = new StallingProxy(server);
+    server.on('connection', (client) => proxy.accept(client, targetPort));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get port(): number {
+    const address = this.server.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  }
+
+  /** From the first command that carries `marker` on, that connection's replies are held (the command itself reaches Redis). */
+  holdRepliesAfter(marker: string): void {
+    this.marker = marker;
+    this.seen.set(marker, 0);
+  }
+
+  /** How many writes carrying `marker` went through since `holdRepliesAfter(marker)`. */
+  count(marker: string): number {
+    return this.seen.get(marker) ?? 0;
+  }
+
+  /** Redis's held replies go out, late. */
+  release(): void {
+    for (const link of this.links) {
+      link.holding = false;
+      for (const chunk of link.held.splice(0)) link.client.write(chunk);
+    }
+  }
+
+  /** Every open connection goes silent both ways, as if the Redis host vanished; new ones work. */
+  blackHole(): void {
+    for (const link of this.links) link.silent = true;
+  }
+
+  async close(): Promise<void> {
+    for (const link of this.links) {
+      link.client.destroy();
+      link.upstream.destroy();
+    }
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: Socket, targetPort: number): void {
+    const upstream = connect(targetPort, '127.0.0.1');
+    const link: Link = { client, upstream, holding: false, held: [], silent: false };
+    this.links.add(link);
+    client.on('data', (chunk: Buffer) => {
+      if (link.silent) return;
+      for (const [marker, n] of this.seen) if (chunk.includes(marker)) this.seen.set(marker, n + 1);
+      if (this.marker !== undefined && chunk.includes(this.marker)) {
+        this.marker = undefined;
+        link.holding = true;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (link.silent) return;
+      if (link.holding) link.held.push(chunk);
+      else client.write(chunk);
+    });
+    const drop = () => {
+      this.links.delete(link);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', drop);
+    upstream.on('close', drop);
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+  }
+}
+
+let stack: Stack | undefined;
+let proxy: StallingProxy | undefined;
+let stalled: RunningWorker | undefined;
+let server: RedisServer | undefined;
+const clients: Redis[] = [];
+
+afterEach(async () => {
+  proxy?.release();
+  await stalled?.stop().catch(() => undefined);
+  for (const c of clients.splice(0)) c.disconnect();
+  await proxy?.close();
+  await stack?.stop();
+  await server?.stop();
+  stack = undefined;
+  proxy = undefined;
+  stalled = undefined;
+  server = undefined;
+});
+
+/** The worker under test, connected to Redis through the proxy. */
+async function startStalledWorker(s: Stack, id: string): Promise<RunningWorker> {
+  proxy = await StallingProxy.start(s.redis.port);
+  stalled = await startWorker(settingsFor(proxy.port, s.pbx, { threads: 2, lease: 2, heartbeat: 0.5, Timeout_Command_Response: 1 }, id), silentLogger);
+  return stalled;
+}
+
+describe('a late reply to the transition to originating', () => {
+  it('sends no Originate once a peer has taken the call over and reported it not dialled', async () => {
+    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 100 }) } });
+    const s = stack;
+    // The peer listens to the central throughout: it may prove a call of ours undialled.
+    await s.startWorker({ threads: 2, lease: 2, heartbeat: 0.5, Timeout_Command_Response: 1 }, 'peer');
+    await startStalledWorker(s, 'stalled');
+    await sleep(3000);
+    const store = new CelulaStore(s.redis.client(), { celula: CELULA });
+    // Redis runs our transition; its reply, and every later one on that connection, is held.
+    proxy?.holdRepliesAfter('stalled/late-1/1');
+    await s.redis.client().lpush(store.keys.landing('stalled'), JSON.stringify({ v: 1, id: 'late-1', number: '5511900000001' }));
+    await s.multcall.waitForResults(1, 15_000);
+    expect(s.multcall.results.get('late-1')).toMatchObject({ status: 'cancelled', detail: 'not-dialled', worker: 'peer' });
+    // The reply comes now: the peer's verdict stands only if nothing is dialled after it.
+    proxy?.release();
+    await sleep(2500);
+    expect(s.pbx.originateLog().filter((o) => o.requestId === 'late-1')).toEqual([]);
+    expect(s.multcall.results.size).toBe(1);
+    expect(s.multcall.tally.duplicateResults).toEqual([]);
+  }, 40_000);
+
+  it('with no take-over, goes back to claimed and is dialled once, on a transition answered in time', async () => {
+    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 100 }) } });
+    const s = stack;
+    await startStalledWorker(s, 'stalled');
+    await sleep(1000);
+    const store = new CelulaStore(s.redis.client(), { celula: CELULA });
+    proxy?.holdRepliesAfter('stalled/late-2/1');
+    await s.redis.client().lpush(store.keys.landing('stalled'), JSON.stringify({ v: 1, id: 'late-2', number: '5511900000002' }));
+    await until(() => (proxy?.count('stalled/late-2/1') ?? 0) > 0, 5000, 'the transition sent');
+    // Late, but well within our lease: no peer may have taken the call.
+    await sleep(1000);
+    proxy?.release();
+    await s.multcall.waitForResults(1, 15_000);
+    expect(s.multcall.results.get('late-2')).toMatchObject({ status: 'answered', worker: 'stalled', attempts: 1 });
+    expect(s.pbx.originateLog().filter((o) => o.requestId === 'late-2')).toHaveLength(1);
+    // The late answer was not acted on: back to claimed (its token is this one + /unsent),
+    // and the Originate went out after a second transition.
+    expect(proxy?.count('stalled/late-2/1')).toBe(3);
+  }, 40_000);
+});
+
+describe('a blocking wait on a connection whose Redis went silent', () => {
+  async function silentConnection(): Promise<{ blocking: Redis; direct: Redis; keys: ReturnType<typeof celulaKeys> }> {
+    server = await startRedis();
+    proxy = await StallingProxy.start(server.port);
+    const blocking = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: null, retryStrategy: () => 50, lazyConnect: true });
+    blocking.on('error', () => undefined);
+    clients.push(blocking);
+    await blocking.connect();
+    expect(await blocking.ping()).toBe('PONG');
+    proxy.blackHole();
+    return { blocking, direct: server.client(), keys: celulaKeys(CELULA) };
+  }
+
+  it('for a request reconnects within the deadline and takes the request', async () => {
+    const { blocking, direct, keys } = await silentConnection();
+    const started = performance.now();
+    const waiting = CelulaStore.waitForRequest(blocking, keys, 'w1', 1);
+    await direct.lpush(keys.dial, JSON.stringify({ v: 1, id: 'after-silence', number: '5511900000003' }));
+    let moved = await waiting;
+    // A reconnect that lands between two waits: the next one takes it.
+    if (!moved) moved = await CelulaStore.waitForRequest(blocking, keys, 'w1', 1);
+    expect(moved).toBe(true);
+    expect(performance.now() - started).toBeLessThan(BLOCKING_REPLY_DEADLINE_MS + 3000);
+    expect(await direct.lrange(keys.landing('w1'), 0, -1)).toHaveLength(1);
+  }, 20_000);
+
+  it('for ACK replies reconnects within the deadline and takes them', async () => {
+    const { blocking, direct, keys } = await silentConnection();
+    const started = performance.now();
+    const waiting = CelulaStore.waitForReplies(blocking, keys, 'w1', 1);
+    await direct.lpush(keys.inbox('w1'), JSON.stringify({ v: 1, id: 'r1', codLigacao: '1' }));
+    let replies = await waiting;
+    if (replies.length === 0) replies = await CelulaStore.waitForReplies(blocking, keys, 'w1', 1);
+    expect(replies).toHaveLength(1);
+    expect(performance.now() - started).toBeLessThan(BLOCKING_REPLY_DEADLINE_MS + 3000);
+  }, 20_000);
+});
