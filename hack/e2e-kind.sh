@@ -22,6 +22,7 @@ kind load docker-image "$IMAGE" --name "$CLUSTER"
 helm upgrade --install multcall-operator charts/multcall-operator \
   --namespace multcall-system --create-namespace \
   --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=IfNotPresent \
+  --set 'workers.serviceAccount.extraNamespaces={multcall-demo}' \
   --wait --timeout 180s
 
 kubectl create namespace multcall-demo --dry-run=client -o yaml | kubectl apply -f -

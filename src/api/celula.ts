@@ -19,6 +19,7 @@ import {
   resourceRequirements,
   secretKeyRef,
   timestamp,
+  nodeSelector,
   toleration,
 } from './common.js';
 import { API_VERSION } from './group.js';
@@ -199,7 +200,7 @@ export const celulaWorker = z
       .enum(['report', 'hangup'])
       .default('report')
       .describe("What a worker does with a placed call when Multcall's CodLigacao never arrives: report it without one, or hang it up."),
-    nodeSelector: z.record(z.string(), z.string()).optional().describe('Node labels the worker pods must run on.'),
+    nodeSelector: nodeSelector.optional().describe('Node labels the worker pods must run on.'),
     tolerations: z.array(toleration).max(32).optional().describe('Tolerations of the worker pods.'),
   })
   .prefault({})
@@ -258,6 +259,11 @@ export const celulaStatus = z
     readyReplicas: z.number().int().min(0).optional().describe('Ready worker pods over all centrals.'),
     desiredReplicas: z.number().int().min(0).optional().describe('Worker pods the operator is aiming for.'),
     selector: z.string().max(1024).optional().describe('Label selector of the worker pods, for the scale subresource.'),
+    servedQueue: z
+      .string()
+      .max(1024)
+      .optional()
+      .describe('The queue this Celula\'s workers serve (host:port/db prefix:{queue}); absent while another Celula holds it.'),
     queued: z.number().int().min(0).optional().describe('Calls waiting in the Redis queue at the last poll.'),
     inFlight: z.number().int().min(0).optional().describe('Calls held by workers at the last poll.'),
     centrals: z

@@ -40,7 +40,7 @@ export interface DurationOptions {
   default?: string;
   /** Inclusive upper bound, e.g. `2m`. */
   max?: string;
-  /** Inclusive lower bound; without it the duration only has to be positive. */
+  /** Inclusive lower bound; 1ms without it. */
   min?: string;
 }
 
@@ -48,18 +48,20 @@ export interface DurationOptions {
 export function duration(opts: DurationOptions & { default: string }): z.ZodDefault<z.ZodString>;
 export function duration(opts: DurationOptions & { default?: undefined }): z.ZodString;
 export function duration(opts: DurationOptions): z.ZodString | z.ZodDefault<z.ZodString> {
-  const lower = opts.min ? `duration(self) >= duration('${opts.min}')` : `duration(self) > duration('0s')`;
+  // At least 1ms when no bound is given: what is under it rounds to 0 ms here, which CEL's
+  // `> 0s` would let through to a Celula the operator then cannot read.
+  const min = opts.min ?? '1ms';
   const upper = opts.max ? ` && duration(self) <= duration('${opts.max}')` : '';
-  const minMs = opts.min ? durationMs(opts.min) : 0;
+  const minMs = durationMs(min);
   const maxMs = opts.max ? durationMs(opts.max) : Number.POSITIVE_INFINITY;
-  const bounds = opts.min ? `from ${opts.min}${opts.max ? ` to ${opts.max}` : ' up'}` : `above 0s${opts.max ? ` and at most ${opts.max}` : ''}`;
+  const bounds = `from ${min}${opts.max ? ` to ${opts.max}` : ' up'}`;
   const base = withRules(z.string().max(32).regex(DURATION, { message: 'must be a duration such as 500ms, 5s, 2m or 1h30m' }), [
     {
-      rule: lower + upper,
+      rule: `duration(self) >= duration('${min}')${upper}`,
       message: `must be a duration ${bounds}`,
       check: (s) => {
         const ms = tryDurationMs(s);
-        return ms !== undefined && (opts.min ? ms >= minMs : ms > 0) && ms <= maxMs;
+        return ms !== undefined && ms >= minMs && ms <= maxMs;
       },
     },
   ]);
@@ -133,8 +135,8 @@ export type LabelSelector = z.infer<typeof labelSelector>;
 // ---------------------------------------------------------------------------------------
 // Pod scheduling and resources
 
-/** The Kubernetes quantity grammar (`100m`, `128Mi`, `1.5`, `2e3`). */
-export const QUANTITY = /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
+/** The Kubernetes quantity grammar (`100m`, `128Mi`, `1.5`, `2e3`), without a minus: no resource is negative. */
+export const QUANTITY = /^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
 
 /** A resource quantity: YAML writes `1` as a number and `500m` as a string, so both are accepted. */
 export const quantity = z
@@ -149,7 +151,27 @@ export const resourceRequirements = z
   .describe('Compute resources of the container, as in a Pod spec.');
 export type ResourceRequirements = z.infer<typeof resourceRequirements>;
 
-export const toleration = z
+/** The label key pattern in a CEL raw string (RE2 takes it as it is). */
+const LABEL_KEY_CEL = `r'${LABEL_KEY.source}'`;
+
+/** Node labels the pods must run on: label keys and values, as the API server holds a Pod's nodeSelector to them. */
+export const nodeSelector = withRules(
+  z
+    .record(z.string().max(316), z.string().max(63).regex(LABEL_VALUE, { message: 'must be a label value' }))
+    .meta({ maxProperties: 64 }),
+  [
+    {
+      rule: `self.all(k, k.matches(${LABEL_KEY_CEL}))`,
+      message: 'keys must be label keys: an optional DNS prefix and /, then at most 63 letters, digits, -, _ and .',
+      check: (m) => Object.keys(m).every((k) => LABEL_KEY.test(k)),
+    },
+  ],
+);
+
+const isExists = (t: { operator?: string | undefined }) => t.operator === 'Exists';
+
+export const toleration = withRules(
+  z
   .object({
     key: z.string().max(316).optional().describe('Taint key the toleration matches; empty with operator Exists matches every taint.'),
     operator: z.enum(['Exists', 'Equal']).optional().describe('Exists or Equal (the default).'),
@@ -157,7 +179,35 @@ export const toleration = z
     effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional().describe('Taint effect to match; empty matches all effects.'),
     tolerationSeconds: z.number().int().optional().describe('For NoExecute: seconds the pod stays bound after the taint appears.'),
   })
-  .describe('A toleration, as in a Pod spec.');
+  .describe('A toleration, as in a Pod spec.'),
+  // What the API server checks in a Pod's tolerations, so that a Celula it accepts never has its Deployment refused.
+  [
+    {
+      rule: `!has(self.key) || self.key == '' || self.key.matches(${LABEL_KEY_CEL})`,
+      message: 'key must be a label key',
+      fieldPath: '.key',
+      check: (t) => !t.key || LABEL_KEY.test(t.key),
+    },
+    {
+      rule: "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+      message: 'an empty key needs operator Exists',
+      fieldPath: '.operator',
+      check: (t) => !!t.key || isExists(t),
+    },
+    {
+      rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+      message: 'value must be empty when operator is Exists',
+      fieldPath: '.value',
+      check: (t) => !isExists(t) || !t.value,
+    },
+    {
+      rule: "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+      message: 'tolerationSeconds applies only to effect NoExecute',
+      fieldPath: '.tolerationSeconds',
+      check: (t) => t.tolerationSeconds === undefined || t.effect === 'NoExecute',
+    },
+  ],
+);
 export type Toleration = z.infer<typeof toleration>;
 
 // ---------------------------------------------------------------------------------------

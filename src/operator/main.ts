@@ -20,10 +20,10 @@ import { CelulaReconciler, selects } from './celula/reconciler.js';
 import { LiveConfigPusher } from './celula/live-config.js';
 import { Autoscaler, type AutoscalerMetrics } from './autoscale/autoscaler.js';
 import { RedisPool } from './redis/pool.js';
-import type { AddressResolver } from './runtime/address.js';
 import { LABELS, MANAGED_BY, WORKER_APP } from './celula/render.js';
 import { CentralReconciler } from './central/reconciler.js';
 import { probeAmi, type Prober } from './central/probe.js';
+import { specAddress, type AddressResolver } from './runtime/address.js';
 import { childSummary, ResourceCache, withoutManagedFields } from './runtime/cache.js';
 import { isTrue, type Condition } from './runtime/conditions.js';
 import { Controller } from './runtime/controller.js';
@@ -55,7 +55,7 @@ export interface OperatorOptions {
   informerSilenceMs?: number;
   celulaWorkers?: number;
   centralWorkers?: number;
-  /** Maps spec host names to reachable addresses when the operator runs outside the cluster. */
+  /** Maps spec host names (short ones qualified with the object's namespace first) to reachable addresses when the operator runs outside the cluster. */
   resolve?: AddressResolver;
   /** How often the autoscaler reads the queues (ms, at most 1000). */
   queuePollMs?: number;
@@ -96,6 +96,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
 
   const events = new KubeEventRecorder(kube, logger, identity);
   const redisPool = new RedisPool();
+  const resolve = specAddress(opts.resolve);
   const live = new LiveConfigPusher(redisPool, () => kube.writeGuard());
   // The autoscaler asks for a reconcile through the same queue as every other change.
   let enqueueCelula: (key: string) => void = () => undefined;
@@ -116,7 +117,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     live,
     autoscaler,
     forgetRedis: (key) => redisPool.forget(key),
-    ...(opts.resolve ? { resolve: opts.resolve } : {}),
+    resolve,
     metrics,
     events,
     logger,
@@ -130,7 +131,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     metrics,
     reconcile: celulaReconciler.reconcile,
   });
-  const centralReconciler = new CentralReconciler({ kube, centrals, probe: opts.probe ?? probeAmi, events, logger, metrics, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
+  const centralReconciler = new CentralReconciler({ kube, centrals, probe: opts.probe ?? probeAmi, events, logger, metrics, resolve });
   const centralController = new Controller({
     kind: 'Central',
     workers: opts.centralWorkers ?? 4,

@@ -73,6 +73,13 @@ describe('Helm chart', () => {
     expect(r.stderr).toContain('replicas');
   });
 
+  it('refuses more than one operator replica without leader election', async () => {
+    const r = await cluster.helm(['template', 'x', CHART, '--set', 'leaderElection.enabled=false']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('replicaCount above 1 needs leaderElection.enabled');
+    expect((await cluster.helm(['template', 'x', CHART, '--set', 'leaderElection.enabled=false', '--set', 'replicaCount=1'])).code).toBe(0);
+  });
+
   it('renders no wildcard in any RBAC rule', async () => {
     for (const set of [[], ['--set', 'watchNamespaces={team-a}']]) {
       const docs = parseDocs(await helm(['template', 'x', CHART, ...set]));

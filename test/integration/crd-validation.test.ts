@@ -59,6 +59,13 @@ const badCelulas: { what: string; spec: Obj; field: string }[] = [
   { what: 'neither selector nor names', spec: withSpec((s) => (s.centrals = {})), field: 'spec.centrals' },
   { what: 'bad resource quantity', spec: withSpec((s) => (s.worker = { resources: { requests: { cpu: 'lots' } } })), field: 'spec.worker.resources.requests.cpu' },
   { what: 'redis db 16', spec: withSpec((s) => (s.redis = { host: 'redis', db: 16 })), field: 'spec.redis.db' },
+  // Accepted by a `> 0s` rule, but 0 ms once rounded: a Celula the operator could not read.
+  { what: 'sub-millisecond duration', spec: withSpec((s) => (s.scaling = { scaleDownStabilization: '0.4ms' })), field: 'spec.scaling.scaleDownStabilization' },
+  // What the API server would refuse in the worker Deployment's pod template.
+  { what: 'negative resource quantity', spec: withSpec((s) => (s.worker = { resources: { limits: { memory: '-1' } } })), field: 'spec.worker.resources.limits.memory' },
+  { what: 'node selector key not a label key', spec: withSpec((s) => (s.worker = { nodeSelector: { 'zone/a/b': 'x' } })), field: 'spec.worker.nodeSelector' },
+  { what: 'tolerationSeconds without NoExecute', spec: withSpec((s) => (s.worker = { tolerations: [{ key: 'k', operator: 'Exists', effect: 'NoSchedule', tolerationSeconds: 30 }] })), field: 'spec.worker.tolerations[0].tolerationSeconds' },
+  { what: 'toleration value with Exists', spec: withSpec((s) => (s.worker = { tolerations: [{ key: 'k', operator: 'Exists', value: 'v' }] })), field: 'spec.worker.tolerations[0].value' },
 ];
 
 const badCentrals: { what: string; spec: Obj; field: string }[] = [

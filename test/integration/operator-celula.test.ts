@@ -27,9 +27,9 @@ async function getJson<T>(args: string[]): Promise<T> {
 }
 
 interface Deployment {
-  metadata: { name: string; uid: string; resourceVersion: string; labels: Record<string, string>; ownerReferences?: Array<Record<string, unknown>> };
+  metadata: { name: string; uid: string; resourceVersion: string; generation?: number; labels: Record<string, string>; ownerReferences?: Array<Record<string, unknown>> };
   spec: { replicas: number; template: { metadata: { annotations?: Record<string, string> }; spec: Record<string, unknown> & { containers: Array<Record<string, unknown>> } } };
-  status?: { readyReplicas?: number };
+  status?: { observedGeneration?: number; replicas?: number; updatedReplicas?: number; readyReplicas?: number };
 }
 interface Condition {
   type: string;
@@ -54,6 +54,10 @@ interface CelulaObj {
 const workerDeployments = async (): Promise<Deployment[]> =>
   (await getJson<{ items: Deployment[] }>(['deployments', '-n', NS, '-l', 'app.kubernetes.io/name=multcall-worker,multcall.zanc.com.br/celula=vendas'])).items;
 const celula = () => getJson<CelulaObj>(['celula', 'vendas', '-n', NS]);
+const settingsFiles = async () =>
+  (await getJson<{ items: Array<{ metadata: { name: string }; data: Record<string, string> }> }>(['configmaps', '-n', NS, '-l', 'multcall.zanc.com.br/celula=vendas'])).items;
+/** The ConfigMap a Deployment's workers mount their settings from. */
+const settingsVolume = (d: Deployment | undefined) => (d?.spec.template.spec.volumes as Array<{ name: string; configMap?: { name: string } }> | undefined)?.find((v) => v.name === 'config')?.configMap?.name;
 
 /** A Celula `name` on `queue` with one worker of one thread on central-a. */
 const oneWorkerCelula = (name: string, queue: string) => `
@@ -151,7 +155,7 @@ describe('Celula reconciler on a real control plane', () => {
     });
     timings.deploymentsCreated = performance.now() - t0;
     const byCentral = Object.fromEntries(deps.map((d) => [d.metadata.labels['multcall.zanc.com.br/central'], d]));
-    // 3 replicas over two equal weights: largest remainder, ties by name.
+    // 3 replicas over two equal weights: ties by name.
     expect(byCentral['central-a']?.spec.replicas).toBe(2);
     expect(byCentral['central-b']?.spec.replicas).toBe(1);
 
@@ -175,7 +179,9 @@ describe('Celula reconciler on a real control plane', () => {
     expect(container.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'http' } });
     expect(container.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'http' } });
 
-    const cm = await getJson<{ data: Record<string, string> }>(['configmap', 'vendas-central-a', '-n', NS]);
+    const settings = settingsVolume(d);
+    expect(settings).toMatch(/^vendas-central-a-[0-9a-f]{10}$/);
+    const cm = await getJson<{ data: Record<string, string> }>(['configmap', settings ?? '', '-n', NS]);
     const file = parseYaml(cm.data['worker.yaml'] as string) as Record<string, unknown>;
     expect(file).toMatchObject({
       redis_host: '127.0.0.1',
@@ -251,7 +257,7 @@ describe('Celula reconciler on a real control plane', () => {
     const sub = new Redis({ port: redis.port, host: '127.0.0.1' });
     const announced = new Promise<void>((resolve) => sub.on('message', () => resolve()));
     await sub.subscribe('multcall:{vendas}:config');
-    const before = (await workerDeployments()).map((d) => d.spec.template.metadata.annotations?.['multcall.zanc.com.br/config-hash']);
+    const before = (await workerDeployments()).map((d) => JSON.stringify(d.spec.template));
     const started = performance.now();
     await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', '{"spec":{"threads":7,"timeouts":{"commandAck":"12s"}}}']);
     await eventually('threads=7 in Redis', async () => (await redis.client().hget('multcall:{vendas}:config', 'threads')) === '7');
@@ -259,8 +265,11 @@ describe('Celula reconciler on a real control plane', () => {
     await announced;
     sub.disconnect();
     expect(await redis.client().hget('multcall:{vendas}:config', 'ackTimeoutMs')).toBe('12000');
-    const after = (await workerDeployments()).map((d) => d.spec.template.metadata.annotations?.['multcall.zanc.com.br/config-hash']);
+    const after = (await workerDeployments()).map((d) => JSON.stringify(d.spec.template));
     expect(after).toEqual(before);
+    // The settings file of the running version carries the new values, for a worker that starts before Redis answers.
+    const [cm] = await settingsFiles();
+    expect(cm?.data['worker.yaml']).toMatch(/threads: 7/);
   });
 
   it('centrals → Deployments move; worker image → the pod template changes', async () => {
@@ -281,6 +290,23 @@ describe('Celula reconciler on a real control plane', () => {
     await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', '{"spec":{"worker":{"image":"ghcr.io/zanc/multcall-operator:next"}}}']);
     await eventually('image changed', async () => ((await workerDeployments())[0]?.spec.template.spec.containers[0]?.image === 'ghcr.io/zanc/multcall-operator:next' ? true : undefined));
     timings.imageChangeMs = performance.now() - started;
+  });
+
+  it('a change workers read only at start rolls them onto a new settings file; the old one goes once no pod uses it', async () => {
+    const [before] = await workerDeployments();
+    const oldFile = settingsVolume(before);
+    expect((await settingsFiles()).map((c) => c.metadata.name)).toEqual([oldFile]);
+    await kubectl(['patch', 'celula', 'vendas', '-n', NS, '--type', 'merge', '-p', '{"spec":{"originate":{"context":"agents-2"}}}']);
+    const rolled = await eventually('the rollout over, on one new settings file', async () => {
+      const [d] = await workerDeployments();
+      const files = await settingsFiles();
+      const over = d?.status?.observedGeneration === d?.metadata.generation && d?.status?.replicas === d?.status?.updatedReplicas;
+      const [file] = files;
+      return over && files.length === 1 && file && file.metadata.name === settingsVolume(d) ? { d, file } : undefined;
+    }, 30_000);
+    expect(rolled.file.metadata.name).not.toBe(oldFile);
+    expect(rolled.file.metadata.name.startsWith(`${rolled.d?.metadata.name}-`)).toBe(true);
+    expect(rolled.file.data['worker.yaml']).toMatch(/agents-2/);
   });
 
   it('a deleted or hand-edited child Deployment is restored', async () => {
@@ -373,25 +399,40 @@ describe('Celula reconciler on a real control plane', () => {
   });
 
   it('never takes over an object that has a worker\'s name but is not the Celula\'s', async () => {
-    // A ConfigMap made by hand with the name the Celula "outra" would give its workers on central-a.
-    await kubectl(['create', 'configmap', 'outra-central-a', '-n', NS, '--from-literal=keep=me']);
+    // A Deployment and a budget made by hand with the name the Celula "outra" would give its workers on central-a.
+    await kubectl(['create', 'deployment', 'outra-central-a', '-n', NS, '--image=registry.example/hand-made:1', '--replicas=0']);
+    await kubectl(['create', 'poddisruptionbudget', 'outra-central-a', '-n', NS, '--selector=app=hand-made', '--max-unavailable=1']);
     await kubectl(['apply', '-f', '-'], oneWorkerCelula('outra', 'outra'));
     const outra = () => getJson<CelulaObj>(['celula', 'outra', '-n', NS]);
+    const events = () => kubectl(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=outra,reason=NameConflict', '-o', 'jsonpath={.items[*].message}']);
     const c = await eventually('NameConflict reported', async () => {
       const x = await outra();
       return condition(x, 'CentralsAvailable')?.message.includes('NameConflict') ? x : undefined;
     }, 20_000);
     expect(condition(c, 'Ready')).toMatchObject({ status: 'False' });
-    const events = await kubectl(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=outra,reason=NameConflict', '-o', 'jsonpath={.items[*].message}']);
-    expect(events).toContain('ConfigMap ' + NS + '/outra-central-a already exists and belongs to no Celula');
-    const cm = await getJson<{ data: Record<string, string>; metadata: { ownerReferences?: unknown[] } }>(['configmap', 'outra-central-a', '-n', NS]);
-    expect(cm.data).toEqual({ keep: 'me' });
-    expect(cm.metadata.ownerReferences).toBeUndefined();
-    expect((await kubectl(['get', 'deployments', '-n', NS, '-o', 'name'])).split('\n')).not.toContain('deployment.apps/outra-central-a');
+    expect(await events()).toContain(`Deployment ${NS}/outra-central-a already exists and belongs to no Celula`);
+    const handMade = await getJson<{ spec: { template: { spec: { containers: Array<{ image: string }> } } }; metadata: { ownerReferences?: unknown[] } }>(['deployment', 'outra-central-a', '-n', NS]);
+    expect(handMade.spec.template.spec.containers.map((x) => x.image)).toEqual(['registry.example/hand-made:1']);
+    expect(handMade.metadata.ownerReferences).toBeUndefined();
 
-    // Out of the way, the Celula gets its workers.
-    await kubectl(['delete', 'configmap', 'outra-central-a', '-n', NS]);
-    await eventually('outra has its Deployment', async () => (await kubectl(['get', 'deployments', '-n', NS, '-o', 'name'])).includes('deployment.apps/outra-central-a') || undefined, 30_000);
+    // The Deployment out of the way, the Celula gets its workers; a budget of someone else's
+    // name is left alone, and the workers run without one.
+    await kubectl(['delete', 'deployment', 'outra-central-a', '-n', NS]);
+    await eventually('outra has its Deployment', async () => {
+      const d = await getJson<{ metadata: { ownerReferences?: Array<{ name: string }> } }>(['deployment', 'outra-central-a', '-n', NS]).catch(() => undefined);
+      return d?.metadata.ownerReferences?.[0]?.name === 'outra' || undefined;
+    }, 30_000);
+    await eventually('the budget conflict told', async () => ((await events()).includes('run without a disruption budget') ? true : undefined), 20_000);
+    const budget = await getJson<{ spec: { selector: unknown }; metadata: { ownerReferences?: unknown[] } }>(['poddisruptionbudget', 'outra-central-a', '-n', NS]);
+    expect(budget.spec.selector).toEqual({ matchLabels: { app: 'hand-made' } });
+    expect(budget.metadata.ownerReferences).toBeUndefined();
+    expect(condition(await outra(), 'CentralsAvailable')?.message).not.toContain('NameConflict');
+
+    await kubectl(['delete', 'poddisruptionbudget', 'outra-central-a', '-n', NS]);
+    await eventually('outra has its own budget', async () => {
+      const b = await getJson<{ metadata: { ownerReferences?: Array<{ name: string }> } }>(['poddisruptionbudget', 'outra-central-a', '-n', NS]).catch(() => undefined);
+      return b?.metadata.ownerReferences?.[0]?.name === 'outra' || undefined;
+    }, 30_000);
     await kubectl(['delete', 'celula', 'outra', '-n', NS]);
   });
 
@@ -425,6 +466,7 @@ describe('Celula reconciler on a real control plane', () => {
       return condition(x, 'WorkersAvailable')?.reason === 'PodsNotCreated' ? x : undefined;
     }, 30_000);
     expect(condition(c, 'WorkersAvailable')?.message).toMatch(/serviceaccount.*not found/i);
+    expect(condition(c, 'WorkersAvailable')?.message).toContain(`add ${ns} to workers.serviceAccount.extraNamespaces`);
     expect(condition(c, 'Ready')).toMatchObject({ status: 'False', reason: 'PodsNotCreated' });
     await kubectl(['delete', 'namespace', ns, '--wait=false']);
   });

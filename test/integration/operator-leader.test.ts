@@ -130,7 +130,10 @@ describe('leader election between operator processes', () => {
   });
 
   it('a stopped leader releases the lease: the standby takes over at once, changing nothing that was right', async () => {
-    const before = { celula: await rv('celula', 'vendas'), deployment: await rv('deployment', 'vendas-central-a'), configMap: await rv('configmap', 'vendas-central-a') };
+    // The settings ConfigMaps of the workers on central-a (named by a hash of their content), with their versions.
+    const settingsFiles = async () =>
+      (await kubectl(['get', 'configmaps', '-n', NS, '-l', 'multcall.zanc.com.br/celula=vendas,multcall.zanc.com.br/central=central-a', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}'])).trim();
+    const before = { celula: await rv('celula', 'vendas'), deployment: await rv('deployment', 'vendas-central-a'), configMap: await settingsFiles() };
     const a = operators.get('op-a')?.child as ChildProcess;
     const started = performance.now();
     a.kill('SIGTERM');
@@ -142,7 +145,7 @@ describe('leader election between operator processes', () => {
     // op-b's first pass reconciled everything; nothing needed a change, so nothing changed.
     await eventually('op-b reconciled the Celula', async () => (await metric('op-b', 'multcall_operator_reconciles_total')) >= 2);
     await new Promise((r) => setTimeout(r, 1000));
-    expect({ celula: await rv('celula', 'vendas'), deployment: await rv('deployment', 'vendas-central-a'), configMap: await rv('configmap', 'vendas-central-a') }).toEqual(before);
+    expect({ celula: await rv('celula', 'vendas'), deployment: await rv('deployment', 'vendas-central-a'), configMap: await settingsFiles() }).toEqual(before);
   });
 
   it('a killed leader is replaced within the lease duration, and the new one reconciles', async () => {

@@ -38,10 +38,10 @@ beforeAll(async () => {
   const user = { ...DEFAULT_PBX_USER, username: secret.stringData.username, secret: secret.stringData.secret };
   [cluster, redis, pbx] = await Promise.all([startCluster(), startRedis(), startPbxSimulator({ profile: '20', users: [user] })]);
   await installOperatorSurface(cluster, [`workers.serviceAccount.extraNamespaces={${NS}}`]);
-  // What cluster DNS would answer for the samples' Services.
+  // What cluster DNS would answer for the samples' Services, in the samples' namespace (not the operator's).
   const services: Record<string, { host: string; port: number }> = {
-    'redis:6379': { host: '127.0.0.1', port: redis.port },
-    'pbx-sim:5038': { host: '127.0.0.1', port: pbx.port },
+    [`redis.${NS}.svc:6379`]: { host: '127.0.0.1', port: redis.port },
+    [`pbx-sim.${NS}.svc:5038`]: { host: '127.0.0.1', port: pbx.port },
   };
   operator = await startOperatorAsChart(cluster, { metricsPort: -1, resolve: (_ns, host, port) => services[`${host}:${port}`] ?? { host, port } });
 });

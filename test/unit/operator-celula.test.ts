@@ -2,15 +2,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseCelula, parseCentral } from '../../src/api/index.js';
 import { apportion, capacityOf } from '../../src/operator/celula/apportion.js';
-import { configHash, renderConfigMap, renderDeployment, workerName, workerSettings } from '../../src/operator/celula/render.js';
+import { configMapName, renderConfigMap, renderDeployment, workerName, workerSettings } from '../../src/operator/celula/render.js';
 import { desiredTotal } from '../../src/operator/celula/replicas.js';
+import { rolloutOver } from '../../src/operator/celula/reconciler.js';
 import { celulaConditions } from '../../src/operator/celula/status.js';
 import { centralConditions } from '../../src/operator/central/reconciler.js';
 
 const c = (name: string, weight = 100, freeChannels = 1000, healthy = true) => ({ name, weight, freeChannels, healthy });
 
 describe('apportion', () => {
-  it('splits by weight with the largest remainder, ties by name', () => {
+  it('splits by weight, ties by name', () => {
     expect(apportion(3, [c('b'), c('a')], 10)).toEqual({ replicas: { a: 2, b: 1 }, unplaced: 0 });
     expect(apportion(10, [c('a', 300), c('b', 100)], 10).replicas).toEqual({ a: 8, b: 2 });
     expect(apportion(0, [c('a'), c('b')], 10).replicas).toEqual({ a: 0, b: 0 });
@@ -26,6 +27,33 @@ describe('apportion', () => {
     expect(capacityOf(5, 20)).toBe(1);
     expect(apportion(10, [c('a', 100, 40), c('b', 100, 1000)], 20)).toEqual({ replicas: { a: 2, b: 8 }, unplaced: 0 });
     expect(apportion(10, [c('a', 100, 40), c('b', 100, 60)], 20)).toEqual({ replicas: { a: 2, b: 3 }, unplaced: 5 });
+  });
+
+  it('one replica more never takes one away from a central (a scale-up drains no worker)', () => {
+    // Largest remainder gives 1/1/1 for 3 and 0/2/2 for 4: the scale-up would drain a's worker.
+    expect(apportion(3, [c('a', 1), c('b', 3), c('c', 3)], 10).replicas).toEqual({ a: 1, b: 1, c: 1 });
+    expect(apportion(4, [c('a', 1), c('b', 3), c('c', 3)], 10).replicas).toEqual({ a: 1, b: 2, c: 1 });
+    const sets = [
+      [c('a', 1), c('b', 3), c('c', 3)],
+      [c('a', 7, 200), c('b', 3, 90), c('c', 1, 1000), c('d', 5, 10, false)],
+      [c('a', 100, 30), c('b', 250), c('c', 13, 70), c('d', 100)],
+    ];
+    for (const centrals of sets) {
+      let previous = apportion(0, centrals, 10).replicas;
+      for (let total = 1; total <= 120; total++) {
+        const next = apportion(total, centrals, 10).replicas;
+        for (const [name, n] of Object.entries(previous)) expect(next[name], `${name} at ${total}`).toBeGreaterThanOrEqual(n);
+        previous = next;
+      }
+    }
+  });
+
+  it('stays within one replica of the exact share when nothing is full', () => {
+    const centrals = [c('a', 1), c('b', 3), c('c', 3), c('d', 10)];
+    for (let total = 0; total <= 200; total++) {
+      const { replicas } = apportion(total, centrals, 1);
+      for (const { name, weight } of centrals) expect(Math.abs((replicas[name] ?? 0) - (total * weight) / 17), `${name} at ${total}`).toBeLessThan(1);
+    }
   });
 
   it('always places exactly min(total, capacity) replicas', () => {
@@ -90,12 +118,29 @@ describe('render', () => {
     expect(renderConfigMap(celula, central).data).toHaveProperty(['worker.yaml']);
   });
 
-  it('the rollout hash ignores live parameters and replica-dependent limits', () => {
-    const base = configHash(workerSettings(celula, central));
-    expect(configHash(workerSettings({ ...celula, spec: { ...celula.spec, threads: 99, retries: 0 } }, central))).toBe(base);
-    expect(configHash(workerSettings({ ...celula, spec: { ...celula.spec, originate: { ...celula.spec.originate, context: 'other' } } }, central))).not.toBe(base);
+  it('a settings file per version of what workers read at start; live parameters change neither it nor the pods', () => {
+    const template = (c: typeof celula, k: typeof central) => JSON.stringify((renderDeployment(c, k, { defaultImage: 'img', replicas: 2 }).spec as { template: unknown }).template);
+    const base = configMapName(celula, central);
+    expect(base).toMatch(/^vendas-pbx-01-[0-9a-f]{10}$/);
+    expect(template(celula, central)).toContain(`"configMap":{"name":"${base}"`);
+    const live = { ...celula, spec: { ...celula.spec, threads: 99, retries: 0 } };
+    expect(configMapName(live, central)).toBe(base);
+    expect(template(live, central)).toBe(template(celula, central));
+    expect((renderConfigMap(live, central).data as Record<string, string>)['worker.yaml']).toMatch(/threads: 99/);
+    const context = { ...celula, spec: { ...celula.spec, originate: { ...celula.spec.originate, context: 'other' } } };
+    expect(configMapName(context, central)).not.toBe(base);
+    expect(template(context, central)).toContain(`"configMap":{"name":"${configMapName(context, central)}"`);
     // The Central's capacity is read at start: changing it rolls the workers.
-    expect(configHash(workerSettings(celula, { ...central, spec: { ...central.spec, capacity: { maxChannels: 50, maxOriginatesPerSecond: 30 } } }))).not.toBe(base);
+    expect(configMapName(celula, { ...central, spec: { ...central.spec, capacity: { maxChannels: 50, maxOriginatesPerSecond: 30 } } })).not.toBe(base);
+  });
+
+  it('a rollout is over when the controller saw the template and no pod of an older one is left', () => {
+    const d = (generation: number, status: Record<string, number>) => ({ metadata: { name: 'd', generation }, status });
+    expect(rolloutOver(d(2, { observedGeneration: 2, replicas: 3, updatedReplicas: 3 }))).toBe(true);
+    expect(rolloutOver(d(2, { observedGeneration: 2 }))).toBe(true); // scaled to zero
+    expect(rolloutOver(d(2, { observedGeneration: 2, replicas: 4, updatedReplicas: 3 }))).toBe(false); // an old pod left
+    expect(rolloutOver(d(3, { observedGeneration: 2, replicas: 3, updatedReplicas: 3 }))).toBe(false); // not seen yet
+    expect(rolloutOver({ metadata: { name: 'd', generation: 1 } })).toBe(false);
   });
 
   it('names fit a DNS label', () => {
@@ -103,6 +148,10 @@ describe('render', () => {
     const long = workerName('a'.repeat(40), 'b'.repeat(40));
     expect(long.length).toBeLessThanOrEqual(52);
     expect(long).toMatch(/^[a-z0-9-]+$/);
+    // Dotted names cut where a '.' would end up before the hash.
+    const dotted = workerName(`${'a'.repeat(42)}.b`, 'c'.repeat(20));
+    expect(dotted).toMatch(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
+    expect(dotted).not.toMatch(/[-.]-/);
   });
 });
 

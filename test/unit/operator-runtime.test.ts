@@ -1,7 +1,7 @@
 /** The controller runtime's decisions, driven by a fake clock: queue, backoff, leader election. */
 import { describe, expect, it } from 'vitest';
 import { backoffMs, PerKeyBackoff } from '../../src/operator/runtime/backoff.js';
-import type { Clock } from '../../src/operator/runtime/clock.js';
+import { systemClock, type Clock } from '../../src/operator/runtime/clock.js';
 import { WorkQueue } from '../../src/operator/runtime/queue.js';
 import { decide, initialElection, isLeading, released, written, type ElectionState, type LeaseRecord } from '../../src/operator/runtime/leader.js';
 import { mergeConditions } from '../../src/operator/runtime/conditions.js';
@@ -11,6 +11,9 @@ class FakeClock implements Clock {
   t = 0;
   private timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = [];
   now = () => this.t;
+  /** A wall clock that may be stepped apart from the monotonic one. */
+  wallOffset = 1_700_000_000_000;
+  wall = () => this.t + this.wallOffset;
   random = () => 0.5;
   after(ms: number, fn: () => void) {
     const timer = { at: this.t + ms, fn, cancelled: false };
@@ -170,6 +173,17 @@ describe('leader election state machine', () => {
     b = step(b.state, free, 'b', 1100);
     expect(b.wrote).toBe(true);
     expect(b.lease?.holderIdentity).toBe('b');
+  });
+
+  it('writes wall-clock times into the Lease, and judges the fence on the monotonic clock alone', () => {
+    const wall = Date.parse('2026-11-27T12:00:00Z');
+    const { state, action } = decide(initialElection, undefined, 'a', cfg, 5, wall);
+    expect(action.kind === 'write' && action.record.renewTime).toBe(wall);
+    const led = written(state, (action as { record: LeaseRecord }).record, true, 5);
+    // A wall clock stepped back an hour changes nothing: the fence counts from the monotonic 5.
+    expect(isLeading(led, cfg, 5 + cfg.renewDeadlineMs - 1)).toBe(true);
+    expect(isLeading(led, cfg, 5 + cfg.renewDeadlineMs)).toBe(false);
+    expect(systemClock.now()).toBeLessThan(systemClock.wall() - 1e12); // not the epoch: process time
   });
 
   it('losing the write race (409) means not leading', () => {

@@ -3,7 +3,8 @@
  * takes it; two already serving it are both told, and neither is stopped.
  */
 import { describe, expect, it } from 'vitest';
-import { queueIdentity, queueVerdict, type QueueClaims } from '../../src/operator/celula/queue-owner.js';
+import { CELULA_CLAIMS, queueIdentity, queueVerdict, type QueueClaims } from '../../src/operator/celula/queue-owner.js';
+import { qualifiedHost } from '../../src/operator/runtime/address.js';
 import type { KubeObject } from '../../src/operator/runtime/kube.js';
 
 function celula(ns: string, name: string, created: string, queue: string, redis: Record<string, unknown> = { host: 'redis.shared' }): KubeObject {
@@ -55,6 +56,43 @@ describe('queueVerdict', () => {
     // `redis` in two namespaces is two Services, two servers.
     const [inA, inB] = [celula('a', 'p', '2026-01-01T00:00:00Z', 'q', { host: 'redis' }), celula('b', 'q', '2026-02-01T00:00:00Z', 'q', { host: 'redis' })];
     expect(who(queueVerdict(inB, [inA, inB], claims()))).toBe('own');
-    expect(queueIdentity(inA)).toBe(['redis.a.svc', 6379, 0, 'multcall', 'q'].join('\n'));
+    expect(queueIdentity(inA)).toBe('redis.a.svc:6379/0 multcall:{q}');
+  });
+});
+
+describe('serving, as Celulas carry it', () => {
+  const spec = (host: string) => ({ queue: 'vendas', redis: { host }, centrals: { names: ['pbx'] }, originate: { channel: 'PJSIP/{number}@carrier', context: 'agents' } });
+  const object = (name: string, created: string, generation: number, host: string, status: Record<string, unknown>): KubeObject =>
+    ({ apiVersion: 'multcall.zanc.com.br/v1alpha1', kind: 'Celula', metadata: { namespace: 'a', name, uid: name, creationTimestamp: created, generation }, spec: spec(host), status }) as KubeObject;
+  const conflict = { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'False', reason: 'QueueConflict' }] };
+
+  it('the Celula serving the queue keeps it while an edit of its own (threads) is reconciled', () => {
+    const older = object('older', '2026-01-01T00:00:00Z', 1, 'redis', conflict);
+    const owner = object('owner', '2026-02-01T00:00:00Z', 5, 'redis', { observedGeneration: 4, servedQueue: 'redis.a.svc:6379/0 multcall:{vendas}', conditions: [] });
+    expect(who(queueVerdict(owner, [older, owner], CELULA_CLAIMS))).toBe('own');
+    expect(who(queueVerdict(older, [older, owner], CELULA_CLAIMS))).toBe('owner');
+  });
+
+  it('one edited onto the queue serves the queue it had, not this one, even before its status catches up', () => {
+    const owner = object('owner', '2026-02-01T00:00:00Z', 1, 'redis', { observedGeneration: 1, servedQueue: 'redis.a.svc:6379/0 multcall:{vendas}', conditions: [] });
+    const moved = object('moved', '2026-01-01T00:00:00Z', 2, 'redis', { observedGeneration: 2, servedQueue: 'other.a.svc:6379/0 multcall:{vendas}', conditions: [] });
+    expect(who(queueVerdict(moved, [owner, moved], CELULA_CLAIMS))).toBe('owner');
+    expect(who(queueVerdict(owner, [owner, moved], CELULA_CLAIMS))).toBe('own');
+  });
+
+  it('a status from before servedQueue: serving when it describes the current spec and is not a conflict', () => {
+    expect(CELULA_CLAIMS.serving(object('x', '2026-01-01T00:00:00Z', 3, 'redis', { observedGeneration: 3, conditions: [{ type: 'Ready', status: 'True', reason: 'Ready' }] }))).toBe(true);
+    expect(CELULA_CLAIMS.serving(object('x', '2026-01-01T00:00:00Z', 4, 'redis', { observedGeneration: 3, conditions: [{ type: 'Ready', status: 'True', reason: 'Ready' }] }))).toBe(false);
+    expect(CELULA_CLAIMS.serving(object('x', '2026-01-01T00:00:00Z', 1, 'redis', conflict))).toBe(false);
+  });
+});
+
+describe('qualifiedHost', () => {
+  it('a short name is a Service of the object\'s namespace, as its workers there resolve it', () => {
+    expect(qualifiedHost('team-a', 'redis')).toBe('redis.team-a.svc');
+    expect(qualifiedHost('team-a', 'redis.shared')).toBe('redis.shared');
+    expect(qualifiedHost('team-a', '10.0.0.5')).toBe('10.0.0.5');
+    expect(qualifiedHost('team-a', 'fd00::5')).toBe('fd00::5');
+    expect(qualifiedHost('team-a', 'localhost')).toBe('localhost');
   });
 });

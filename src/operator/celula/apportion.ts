@@ -33,9 +33,13 @@ export function capacityOf(freeChannels: number, threads: number): number {
 }
 
 /**
- * Splits `total` over the healthy centrals in proportion to their weights (largest
- * remainder, ties by name), never above a central's capacity; what a full central cannot
- * take goes to the others by the same rule. Unhealthy centrals get nothing.
+ * Splits `total` over the healthy centrals in proportion to their weights, never above a
+ * central's capacity; what a full central cannot take goes to the others. Replicas are
+ * handed out one at a time, each to the central with the highest weight / (2 × replicas so
+ * far + 1) that has room (Sainte-Laguë; ties by name), so one replica more never takes one
+ * away from any central: a scale-up drains no worker, and a total that hovers at a boundary
+ * moves one replica, not several. (Largest remainder, for one, does not have that property:
+ * weights 1/3/3 give 1/1/1 for 3 replicas and 0/2/2 for 4.) Unhealthy centrals get nothing.
  */
 export function apportion(total: number, centrals: readonly CentralShare[], threads: number): Apportionment {
   const eligible = centrals.filter((c) => c.healthy && c.weight > 0).sort((a, b) => a.name.localeCompare(b.name));
@@ -43,28 +47,18 @@ export function apportion(total: number, centrals: readonly CentralShare[], thre
   for (const c of centrals) if (c.healthy) replicas[c.name] = 0;
   const cap = new Map(eligible.map((c) => [c.name, capacityOf(c.freeChannels, threads)]));
   let remaining = Math.max(0, Math.floor(total));
-  let open = eligible;
-  while (remaining > 0 && open.length > 0) {
-    const weights = open.reduce((sum, c) => sum + c.weight, 0);
-    const exact = open.map((c) => ({ c, share: (remaining * c.weight) / weights }));
-    const alloc = new Map(exact.map(({ c, share }) => [c.name, Math.floor(share)]));
-    let left = remaining - [...alloc.values()].reduce((a, b) => a + b, 0);
-    const byRemainder = [...exact].sort((a, b) => b.share - Math.floor(b.share) - (a.share - Math.floor(a.share)) || a.c.name.localeCompare(b.c.name));
-    for (const { c } of byRemainder) {
-      if (left === 0) break;
-      alloc.set(c.name, (alloc.get(c.name) ?? 0) + 1);
-      left--;
+  while (remaining > 0) {
+    let best: CentralShare | undefined;
+    let bestPriority = -1;
+    for (const c of eligible) {
+      const given = replicas[c.name] ?? 0;
+      if (given >= (cap.get(c.name) ?? 0)) continue;
+      const priority = c.weight / (2 * given + 1);
+      if (priority > bestPriority) [best, bestPriority] = [c, priority]; // strictly: the first by name wins ties
     }
-    let given = 0;
-    for (const c of open) {
-      const room = (cap.get(c.name) ?? 0) - (replicas[c.name] ?? 0);
-      const give = Math.min(alloc.get(c.name) ?? 0, room);
-      replicas[c.name] = (replicas[c.name] ?? 0) + give;
-      given += give;
-    }
-    remaining -= given;
-    open = open.filter((c) => (replicas[c.name] ?? 0) < (cap.get(c.name) ?? 0));
-    if (given === 0) break;
+    if (!best) break;
+    replicas[best.name] = (replicas[best.name] ?? 0) + 1;
+    remaining--;
   }
   return { replicas, unplaced: remaining };
 }

@@ -9,7 +9,10 @@
  * rule existed) are both told, and neither is stopped: which to stop is the user's call.
  * With no one serving it, the oldest valid Celula takes it.
  */
+import { parseCelula } from '../../api/index.js';
 import { DEFAULT_PREFIX } from '../../protocol/keys.js';
+import { qualifiedHost } from '../runtime/address.js';
+import { findCondition, type Condition } from '../runtime/conditions.js';
 import type { KubeObject } from '../runtime/kube.js';
 
 interface QueueSpec {
@@ -18,18 +21,18 @@ interface QueueSpec {
 }
 
 /**
- * Where a Celula's queue lives: Redis address, database, prefix and queue name, with the
- * CRD's defaults (the API server fills them in; an object from an older CRD may lack them).
- * A host without a dot is a Service of the Celula's own namespace, as its workers resolve
- * it. Other spellings of one server (an FQDN and its IP) are not recognised as one.
+ * Where a Celula's queue lives, as `host:port/db prefix:{queue}`: Redis address, database,
+ * prefix and queue name, with the CRD's defaults (the API server fills them in; an object
+ * from an older CRD may lack them). A host without a dot is a Service of the Celula's own
+ * namespace, as its workers resolve it. Other spellings of one server (an FQDN and its IP)
+ * are not recognised as one.
  */
 export function queueIdentity(obj: KubeObject): string | undefined {
   const spec = (obj as { spec?: QueueSpec }).spec;
   if (typeof spec?.queue !== 'string' || typeof spec.redis?.host !== 'string') return undefined;
   const { port = 6379, db = 0, prefix = DEFAULT_PREFIX } = spec.redis;
-  const host = spec.redis.host.toLowerCase();
-  const qualified = host.includes('.') || host.includes(':') ? host : `${host}.${obj.metadata.namespace ?? 'default'}.svc`;
-  return [qualified, port, db, prefix, spec.queue].join('\n');
+  const host = qualifiedHost(obj.metadata.namespace ?? 'default', spec.redis.host).toLowerCase();
+  return `${host.includes(':') ? `[${host}]` : host}:${port}/${db} ${prefix}:{${spec.queue}}`;
 }
 
 const age = (o: KubeObject): [string, string] => [o.metadata.creationTimestamp ?? '', `${o.metadata.namespace ?? ''}/${o.metadata.name}`];
@@ -47,6 +50,31 @@ export interface QueueClaims {
   /** Whether the Celula serves its queue now: workers running for its current spec. */
   serving(celula: KubeObject): boolean;
 }
+
+/**
+ * The claims as Celulas carry them. A Celula serves its queue when its status names that
+ * queue in `servedQueue` (written by every reconcile that did not find the queue taken): a
+ * spec edit that keeps the queue (threads, say) keeps the claim while the edit is being
+ * reconciled, and one edited onto another's queue serves the queue it had, not that one.
+ * Redis being down does not change it, so a blip never hands the queue to someone else.
+ */
+export const CELULA_CLAIMS: QueueClaims = {
+  valid: (o) => {
+    try {
+      parseCelula(o);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  serving: (o) => {
+    const status = (o as { status?: { servedQueue?: string; observedGeneration?: number; conditions?: Condition[] } }).status;
+    if (status?.servedQueue !== undefined) return status.servedQueue === queueIdentity(o);
+    // A status written before servedQueue existed: serving when it describes the current spec.
+    if (!status?.conditions || status.observedGeneration !== o.metadata.generation) return false;
+    return findCondition(status.conditions, 'Ready')?.reason !== 'QueueConflict';
+  },
+};
 
 export type QueueVerdict = { kind: 'own' } | { kind: 'taken'; by: KubeObject } | { kind: 'shared'; with: KubeObject[] };
 

@@ -10,7 +10,8 @@
  *    Central, owned by the Celula;
  * 4. delete the ones of Centrals no longer selected or healthy — unless none is healthy:
  *    then the operator may be the one cut off, and workers whose central is really down
- *    take no calls anyway;
+ *    take no calls anyway — and the settings files of earlier versions once their
+ *    Deployment's rollout is over;
  * 5. push threads, retries and timeouts to the Redis config hash;
  * 6. write status (only when it changed) and events for what changed.
  *
@@ -31,8 +32,8 @@ import { apportion } from './apportion.js';
 import type { Autoscaler } from '../autoscale/autoscaler.js';
 import type { RedisTarget } from '../redis/pool.js';
 import type { LiveConfigPusher } from './live-config.js';
-import { celulaSelector, LABELS, renderConfigMap, renderDeployment, renderDisruptionBudget, workerName } from './render.js';
-import { queueVerdict, type QueueClaims } from './queue-owner.js';
+import { celulaSelector, configMapName, LABELS, renderConfigMap, renderDeployment, renderDisruptionBudget, workerName } from './render.js';
+import { CELULA_CLAIMS, queueIdentity, queueVerdict } from './queue-owner.js';
 import { desiredTotal } from './replicas.js';
 import { celulaStatus, stableJson, type CentralObservation, type RedisObservation } from './status.js';
 
@@ -70,7 +71,24 @@ export interface CelulaReconcilerDeps {
 }
 
 interface DeploymentView extends KubeObject {
-  status?: { replicas?: number; readyReplicas?: number; conditions?: Array<{ type?: string; status?: string; message?: string }> };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+    readyReplicas?: number;
+    conditions?: Array<{ type?: string; status?: string; message?: string }>;
+  };
+}
+
+/**
+ * The Deployment controller has seen its current template and no pod of an earlier one is
+ * left (`status.replicas` counts every ReplicaSet's pods that are not terminating; a
+ * terminating one never starts again, so it reads no file).
+ */
+export function rolloutOver(d: DeploymentView): boolean {
+  const { status } = d;
+  if (!status || d.metadata.generation === undefined || status.observedGeneration !== d.metadata.generation) return false;
+  return (status.replicas ?? 0) === (status.updatedReplicas ?? 0);
 }
 
 interface SecretObject {
@@ -87,27 +105,6 @@ export function selects(celula: Pick<Celula, 'spec'>, central: KubeObject): bool
 }
 
 const describeObject = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-
-/**
- * Who may keep a queue (queue-owner.ts): a valid Celula, serving it when its last reconcile
- * was of its current spec and did not find the queue taken. Redis being down does not
- * change that, so a blip never hands the queue to someone else.
- */
-const QUEUE_CLAIMS: QueueClaims = {
-  valid: (o) => {
-    try {
-      parseCelula(o);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  serving: (o) => {
-    const status = (o as { status?: { observedGeneration?: number; conditions?: Condition[] } }).status;
-    if (!status?.conditions || status.observedGeneration !== o.metadata.generation) return false;
-    return findCondition(status.conditions, 'Ready')?.reason !== 'QueueConflict';
-  },
-};
 
 /** A Deployment's or budget's version for `applyIfChanged`: status updates leave it alone, spec edits bump it. */
 const byGeneration = (o: KubeObject) => (o.metadata.generation !== undefined ? String(o.metadata.generation) : undefined);
@@ -142,6 +139,8 @@ export class CelulaReconciler {
   private readonly shortOfRoom = new Set<string>();
   /** Célula key → the paths of its children in `applied`, to forget them with it. */
   private readonly appliedBy = new Map<string, Set<string>>();
+  /** Célula key → digest of the status this process last wrote. */
+  private readonly statusWritten = new Map<string, string>();
 
   constructor(private readonly deps: CelulaReconcilerDeps) {}
 
@@ -180,6 +179,7 @@ export class CelulaReconciler {
   private forgetApplied(owner: string): void {
     for (const path of this.appliedBy.get(owner) ?? []) this.applied.delete(path);
     this.appliedBy.delete(owner);
+    this.statusWritten.delete(owner);
   }
 
   readonly reconcile = async (key: string): Promise<Result> => {
@@ -218,7 +218,8 @@ export class CelulaReconciler {
     const ns = celula.metadata.namespace ?? 'default';
     const log = deps.logger.child({ celula: key });
     // Another Celula has this queue: this one runs no workers and writes nothing to Redis.
-    const verdict = queueVerdict(raw, deps.celulas.list(() => true), QUEUE_CLAIMS);
+    const verdict = queueVerdict(raw, deps.celulas.list(() => true), CELULA_CLAIMS);
+    const served = queueIdentity(raw);
     const where = `Queue ${celula.spec.queue} on Redis ${celula.spec.redis.host}:${celula.spec.redis.port} db ${celula.spec.redis.db} (prefix ${celula.spec.redis.prefix})`;
     const queueConflict =
       verdict.kind === 'taken'
@@ -236,16 +237,25 @@ export class CelulaReconciler {
     // 1. Centrals
     const candidates = deps.centrals.list((c) => c.metadata.namespace === ns && selects(celula, c));
     const missing = (celula.spec.centrals.names ?? []).filter((n) => !candidates.some((c) => c.metadata.name === n));
-    /** `ready`: the Central's Ready condition; `healthy`: ready, and this Celula's workers may run there. */
-    const centrals: Array<{ central: Central; ready: boolean; healthy: boolean; problem?: string }> = [];
+    /**
+     * `ready`: the Central's Ready condition; `healthy`: ready, and this Celula's workers may run
+     * there; `budgetTaken`: why its PodDisruptionBudget is not applied (the name is someone else's).
+     */
+    const centrals: Array<{ central: Central; ready: boolean; healthy: boolean; problem?: string; budgetTaken?: string }> = [];
     for (const c of candidates.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       try {
         const central = parseCentral(c);
         const ready = findCondition(central.status?.conditions as Condition[] | undefined, 'Ready');
         const healthy = ready?.status === 'True';
         const conflict = healthy ? await this.nameConflict(ns, celula, central) : undefined;
+        if (conflict?.kind === 'PodDisruptionBudget') {
+          // A safeguard, not what runs the workers: they run without it.
+          deps.events.record(raw, 'Warning', 'NameConflict', `${conflict.message} The workers on Central ${central.metadata.name} run without a disruption budget until it is renamed or removed.`);
+          centrals.push({ central, ready: true, healthy: true, budgetTaken: conflict.message });
+          continue;
+        }
         if (conflict) {
-          deps.events.record(raw, 'Warning', 'NameConflict', `${conflict} No workers on Central ${central.metadata.name} until it is renamed or removed.`);
+          deps.events.record(raw, 'Warning', 'NameConflict', `${conflict.message} No new workers on Central ${central.metadata.name} until it is renamed or removed.`);
           centrals.push({ central, ready: true, healthy: false, problem: 'NameConflict' });
           continue;
         }
@@ -295,16 +305,19 @@ export class CelulaReconciler {
     const owned = (cache: ResourceCache<KubeObject>) =>
       cache.list((o) => o.metadata.namespace === ns && o.metadata.labels?.[LABELS.celula] === celula.metadata.name && isOwnedBy(o, celula.metadata.uid));
     const existingDeployments = owned(deps.deployments);
+    const existingConfigMaps = owned(deps.configMaps);
+    /** Settings files of an earlier version that no pod mounts any more. */
+    const superseded: KubeObject[] = [];
     // No selected Central is Ready: the operator may be the one that cannot reach them. Workers
     // already running are kept (they take no calls while their central does not answer).
     const keepUnhealthy = !queueConflict && centrals.length > 0 && centrals.every((c) => !c.ready);
     const observations: CentralObservation[] = [];
     const applyErrors: string[] = [];
     const retryErrors: string[] = [];
-    for (const { central, healthy, problem } of centrals) {
+    for (const { central, healthy, problem, budgetTaken } of centrals) {
       const name = central.metadata.name;
       if (!healthy || queueConflict) {
-        const kept = keepUnhealthy ? existingDeployments.find((d) => d.metadata.labels?.[LABELS.central] === name) : undefined;
+        const kept = keepUnhealthy || (problem === 'NameConflict' && !queueConflict) ? existingDeployments.find((d) => d.metadata.labels?.[LABELS.central] === name) : undefined;
         const status = (kept as DeploymentView | undefined)?.status;
         observations.push({ name, healthy, ...(problem ? { problem } : {}), desired: 0, replicas: status?.replicas ?? 0, readyReplicas: status?.readyReplicas ?? 0 });
         continue;
@@ -334,16 +347,21 @@ export class CelulaReconciler {
       // The budget is a safeguard of the workers, not what runs them: its failure is told,
       // and never counts against the workers' availability.
       const budget = renderDisruptionBudget(celula, central);
-      try {
-        const path = paths.object('policy/v1', 'poddisruptionbudgets', ns, budget.metadata.name);
-        await this.applyIfChanged(key, path, budget, deps.disruptionBudgets.get(`${ns}/${budget.metadata.name}`), byGeneration);
-      } catch (error) {
-        if (error instanceof NotLeaderError) throw error;
-        if (isRefusal(error)) deps.events.record(raw, 'Warning', 'DisruptionBudgetRefused', `PodDisruptionBudget ${budget.metadata.name}: ${(error as Error).message}`);
-        retryErrors.push(`PodDisruptionBudget ${budget.metadata.name}: ${(error as Error).message}`);
+      if (!budgetTaken) {
+        try {
+          const path = paths.object('policy/v1', 'poddisruptionbudgets', ns, budget.metadata.name);
+          await this.applyIfChanged(key, path, budget, deps.disruptionBudgets.get(`${ns}/${budget.metadata.name}`), byGeneration);
+        } catch (error) {
+          if (error instanceof NotLeaderError) throw error;
+          if (isRefusal(error)) deps.events.record(raw, 'Warning', 'DisruptionBudgetRefused', `PodDisruptionBudget ${budget.metadata.name}: ${(error as Error).message}`);
+          retryErrors.push(`PodDisruptionBudget ${budget.metadata.name}: ${(error as Error).message}`);
+        }
       }
       if (!existingDeployments.some((d) => d.metadata.name === deployment.metadata.name)) {
         deps.events.record(raw, 'Normal', 'WorkersCreated', `Deployment ${deployment.metadata.name} runs ${replicas} worker(s) on Central ${name}.`);
+      }
+      if (rolloutOver(applied)) {
+        superseded.push(...existingConfigMaps.filter((o) => o.metadata.labels?.[LABELS.central] === name && o.metadata.name !== configMap.metadata.name));
       }
       deps.metrics?.centralChannels.set({ namespace: ns, central: name, kind: 'allocated' }, (othersUse.get(name) ?? 0) + replicas * celula.spec.threads);
       deps.metrics?.centralChannels.set({ namespace: ns, central: name, kind: 'max' }, central.spec.capacity.maxChannels);
@@ -361,7 +379,8 @@ export class CelulaReconciler {
     }
 
     // 4. Children of centrals no longer selected or healthy
-    const keep = new Set(queueConflict ? [] : centrals.filter((c) => c.healthy || keepUnhealthy).map((c) => c.central.metadata.name));
+    // A name someone else holds stops new workers, never removes running ones.
+    const keep = new Set(queueConflict ? [] : centrals.filter((c) => c.healthy || keepUnhealthy || c.problem === 'NameConflict').map((c) => c.central.metadata.name));
     for (const d of existingDeployments) {
       const central = d.metadata.labels?.[LABELS.central] ?? '';
       if (keep.has(central)) continue;
@@ -369,12 +388,12 @@ export class CelulaReconciler {
       const why = centrals.some((c) => c.central.metadata.name === central) ? 'is not Ready' : 'is no longer selected';
       deps.events.record(raw, 'Normal', 'WorkersRemoved', `Deleted Deployment ${d.metadata.name}: Central ${central} ${why}.`);
     }
-    for (const [cache, apiVersion, plural] of [
-      [deps.configMaps, 'v1', 'configmaps'],
-      [deps.disruptionBudgets, 'policy/v1', 'poddisruptionbudgets'],
+    for (const [children, apiVersion, plural] of [
+      [existingConfigMaps, 'v1', 'configmaps'],
+      [owned(deps.disruptionBudgets), 'policy/v1', 'poddisruptionbudgets'],
     ] as const) {
-      for (const o of owned(cache)) {
-        if (keep.has(o.metadata.labels?.[LABELS.central] ?? '')) continue;
+      for (const o of children) {
+        if (keep.has(o.metadata.labels?.[LABELS.central] ?? '') && !superseded.includes(o)) continue;
         await deps.kube.delete(paths.object(apiVersion, plural, ns, o.metadata.name), o.metadata.uid);
       }
     }
@@ -407,6 +426,7 @@ export class CelulaReconciler {
         applyErrors,
         ...(queueConflict ? { queueConflict } : {}),
         ...(queueShared ? { queueShared } : {}),
+        ...(!queueConflict && served !== undefined ? { servedQueue: served } : {}),
         ...(scale ? { scale } : {}),
       },
       deps.now?.() ?? new Date(),
@@ -418,7 +438,7 @@ export class CelulaReconciler {
     if (!scale) deps.metrics?.celulaReplicas.set({ ...who, kind: 'desired' }, total);
     if (applyErrors.length + retryErrors.length > 0) throw new Error(`applying the workers failed: ${[...applyErrors, ...retryErrors].join('; ')}`);
     // An object in the way is not watched (it may not carry our labels): look again soon.
-    if (queueConflict || centrals.some((c) => c.problem === 'NameConflict')) return { requeueAfterMs: CONFLICT_RETRY_MS };
+    if (queueConflict || centrals.some((c) => c.problem === 'NameConflict' || c.budgetTaken)) return { requeueAfterMs: CONFLICT_RETRY_MS };
     return { requeueAfterMs: redis.reachable ? RESYNC_MS : REDIS_RETRY_MS };
   };
 
@@ -427,19 +447,20 @@ export class CelulaReconciler {
    * PodDisruptionBudget of that name exists and is not this Celula's (another Celula's whose name and central
    * join into the same one, or an object made by hand). Never taken over.
    */
-  private async nameConflict(ns: string, celula: Celula, central: Central): Promise<string | undefined> {
-    const name = workerName(celula.metadata.name, central.metadata.name);
-    for (const [kind, cache, path] of [
-      ['Deployment', this.deps.deployments, paths.object('apps/v1', 'deployments', ns, name)],
-      ['ConfigMap', this.deps.configMaps, paths.object('v1', 'configmaps', ns, name)],
-      ['PodDisruptionBudget', this.deps.disruptionBudgets, paths.object('policy/v1', 'poddisruptionbudgets', ns, name)],
+  private async nameConflict(ns: string, celula: Celula, central: Central): Promise<{ kind: 'Deployment' | 'ConfigMap' | 'PodDisruptionBudget'; message: string } | undefined> {
+    const workers = workerName(celula.metadata.name, central.metadata.name);
+    for (const [kind, cache, apiVersion, plural, name] of [
+      ['Deployment', this.deps.deployments, 'apps/v1', 'deployments', workers],
+      ['ConfigMap', this.deps.configMaps, 'v1', 'configmaps', configMapName(celula, central)],
+      ['PodDisruptionBudget', this.deps.disruptionBudgets, 'policy/v1', 'poddisruptionbudgets', workers],
     ] as const) {
       // The caches hold only objects with the workers' labels; one made by hand is looked up
-      // (once per reconcile, only while this célula has no worker object there).
+      // (once per reconcile, only while this célula has no such object of its own there).
+      const path = paths.object(apiVersion, plural, ns, name);
       const existing = cache.get(`${ns}/${name}`) ?? (await this.deps.kube.get<KubeObject>(path).catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error))));
       if (!existing || isOwnedBy(existing, celula.metadata.uid)) continue;
       const owner = existing.metadata.ownerReferences?.find((r) => r.controller === true);
-      return `${kind} ${ns}/${name} already exists and belongs to ${owner ? `${owner.kind} ${owner.name}` : 'no Celula'}.`;
+      return { kind, message: `${kind} ${ns}/${name} already exists and belongs to ${owner ? `${owner.kind} ${owner.name}` : 'no Celula'}.` };
     }
     return undefined;
   }
@@ -511,14 +532,21 @@ export class CelulaReconciler {
 
   private async writeStatus(raw: KubeObject, celula: Celula, status: Celula['status']): Promise<void> {
     const before = (raw as { status?: unknown }).status;
-    if (stableJson(before ?? {}) === stableJson(status)) return;
     const ns = celula.metadata.namespace ?? 'default';
+    const key = `${ns}/${celula.metadata.name}`;
+    const wanted = stableJson(status);
+    const digest = createHash('sha1').update(wanted).digest('base64');
+    // The cache may not show our last write yet: a status that went S0 → S1 → S0 within a
+    // watch delay must still be written back to S0, or S1 stays until the next resync.
+    const written = this.statusWritten.get(key);
+    if (stableJson(before ?? {}) === wanted && (written === undefined || written === digest)) return;
     await this.deps.kube.apply(`${celulaPath(ns, celula.metadata.name)}/status`, {
       apiVersion: API_VERSION,
       kind: 'Celula',
       metadata: { name: celula.metadata.name, namespace: ns },
       status,
     });
+    this.statusWritten.set(key, digest);
     const was = findCondition((before as Celula['status'])?.conditions as Condition[] | undefined, 'Ready');
     const now = findCondition(status?.conditions as Condition[] | undefined, 'Ready');
     if (now && (was?.status !== now.status || was.reason !== now.reason)) {
@@ -530,17 +558,23 @@ export class CelulaReconciler {
     const ns = raw.metadata.namespace ?? 'default';
     const stamp = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const message = `The Celula is invalid: ${error.problems.join('; ')}. Fix the spec; the operator retries when it changes.`;
-    const ready = findCondition((raw as { status?: { conditions?: Condition[] } }).status?.conditions, 'Ready');
-    if (ready?.reason === 'InvalidSpec' && ready.message === message) return; // said already
+    const previous = (raw as { status?: { observedGeneration?: number; conditions?: Condition[] } }).status;
+    const generation = raw.metadata.generation ?? 0;
+    const ready = findCondition(previous?.conditions, 'Ready');
+    if (ready?.reason === 'InvalidSpec' && ready.message === message && previous?.observedGeneration === generation) return; // said already
+    // The rest of the status is kept: the workers run on as they were, and the scale
+    // subresource (an HPA in external mode) still needs the selector.
     await this.deps.kube.apply(`${celulaPath(ns, raw.metadata.name)}/status`, {
       apiVersion: API_VERSION,
       kind: 'Celula',
       metadata: { name: raw.metadata.name, namespace: ns },
       status: {
-        observedGeneration: raw.metadata.generation ?? 0,
-        conditions: [{ type: 'Ready', status: 'False', observedGeneration: raw.metadata.generation ?? 0, lastTransitionTime: stamp, reason: 'InvalidSpec', message }],
+        ...previous,
+        observedGeneration: generation,
+        conditions: [{ type: 'Ready', status: 'False', observedGeneration: generation, lastTransitionTime: stamp, reason: 'InvalidSpec', message }],
       },
     });
+    this.statusWritten.delete(`${ns}/${raw.metadata.name}`);
     this.deps.events.record(raw, 'Warning', 'InvalidSpec', message);
   }
 }

@@ -1,7 +1,7 @@
 /**
- * Celula + Central → the two objects that run its workers there: a ConfigMap with the worker
- * settings file and a Deployment. Pure: the same inputs always give the same objects, so a
- * reconcile that applies them again changes nothing.
+ * Celula + Central → the objects that run its workers there: a ConfigMap with the worker
+ * settings file, a Deployment and its PodDisruptionBudget. Pure: the same inputs always give
+ * the same objects, so a reconcile that applies them again changes nothing.
  */
 import { createHash } from 'node:crypto';
 import { stringify as toYaml } from 'yaml';
@@ -21,8 +21,6 @@ export const LABELS = {
 } as const;
 export const WORKER_APP = 'multcall-worker';
 export const MANAGED_BY = 'multcall-operator';
-/** Pod template annotation: a hash of the parts of the settings file a worker reads only at start. */
-export const CONFIG_HASH_ANNOTATION = 'multcall.zanc.com.br/config-hash';
 
 export const CONFIG_DIR = '/etc/multcall';
 export const CONFIG_FILE = 'worker.yaml';
@@ -58,7 +56,8 @@ export function workerName(celula: string, central: string): string {
   const full = `${celula}-${central}`;
   if (full.length <= 52) return full;
   const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
-  return `${full.slice(0, 43).replace(/-+$/, '')}-${hash}`;
+  // A cut that ends in '.' or '-' would not be a valid name once the hash follows.
+  return `${full.slice(0, 43).replace(/[-.]+$/, '')}-${hash}`;
 }
 
 export function ownerReference(celula: Celula): OwnerReference {
@@ -104,12 +103,24 @@ export function configHash(settings: ReturnType<typeof workerFileFor>): string {
   return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 16);
 }
 
+/**
+ * `<workers>-<configHash>`: a settings file per version of what workers read at start. Each
+ * ReplicaSet's pods mount the file of their own version, so a pod of the old one that
+ * restarts in the middle of a rollout starts as it did before, not with settings its image
+ * may not know. Live values (threads, retries, timeouts) change the file in place: workers
+ * take them from Redis, and the file's copy only seeds a worker that starts before Redis
+ * answers. Versions no pod uses any more are pruned once the rollout is over.
+ */
+export function configMapName(celula: Celula, central: Central): string {
+  return `${workerName(celula.metadata.name, central.metadata.name)}-${configHash(workerSettings(celula, central)).slice(0, 10)}`;
+}
+
 export function renderConfigMap(celula: Celula, central: Central): KubeObject {
   const settings = workerSettings(celula, central);
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: metadata(celula, central, workerName(celula.metadata.name, central.metadata.name)),
+    metadata: metadata(celula, central, configMapName(celula, central)),
     data: { [CONFIG_FILE]: toYaml(settings) },
   };
 }
@@ -135,7 +146,6 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
   const name = workerName(celula.metadata.name, central.metadata.name);
   const labels = workerLabels(celula, central);
   const meta = metadata(celula, central, name);
-  const settings = workerSettings(celula, central);
   const drainSeconds = Math.ceil(durationMs(spec.worker.drainTimeout) / 1000);
   const amiRef = central.spec.ami.credentialsSecretRef;
   const redisRef = spec.redis.passwordSecretRef;
@@ -154,7 +164,7 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
     { name: 'tmp', mountPath: '/tmp' },
   ];
   const volumes: unknown[] = [
-    { name: 'config', configMap: { name, items: [{ key: CONFIG_FILE, path: CONFIG_FILE }] } },
+    { name: 'config', configMap: { name: configMapName(celula, central), items: [{ key: CONFIG_FILE, path: CONFIG_FILE }] } },
     {
       name: 'ami-secret',
       secret: { secretName: amiRef.name, items: [{ key: amiRef.usernameKey, path: 'username' }, { key: amiRef.secretKey, path: 'secret' }], defaultMode: 0o440 },
@@ -207,10 +217,7 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
       revisionHistoryLimit: 3,
       // A new worker comes up before an old one starts draining: capacity never dips in a rollout.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
-      template: {
-        metadata: { labels: meta.labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash(settings) } },
-        spec: podSpec,
-      },
+      template: { metadata: { labels: meta.labels }, spec: podSpec },
     },
   };
 }

@@ -33,6 +33,8 @@ export interface Observation {
   queueConflict?: string;
   /** Which other Celulas serve the same queue alongside this one (none is stopped). */
   queueShared?: string;
+  /** The queue this Celula holds (queue-owner.ts): absent while another one keeps it. */
+  servedQueue?: string;
   /** What the API server refused when the workers were applied, one entry per central. */
   applyErrors?: string[];
   /** The autoscaler's view, in queue mode. */
@@ -91,7 +93,7 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
       status: 'False',
       reason: failures.length ? 'PodsNotCreated' : 'WorkersNotReady',
       message: failures.length
-        ? `${ready} of ${o.desiredTotal - o.unplaced} worker pods are ready; pods could not be created ${failures.join('; ')}.`
+        ? `${ready} of ${o.desiredTotal - o.unplaced} worker pods are ready; pods could not be created ${failures.join('; ')}.${failures.some((f) => /serviceaccount .*not found/i.test(f)) ? ` The workers' ServiceAccount is made by the chart in the namespaces it is told of: add ${celula.metadata.namespace ?? 'this namespace'} to workers.serviceAccount.extraNamespaces (or watchNamespaces).` : ''}`
         : `${ready} of ${o.desiredTotal - o.unplaced} worker pods are ready. kubectl get pods -l ${o.selector} shows which are not.`,
     };
   } else if (o.unplaced > 0) {
@@ -151,6 +153,7 @@ export function celulaStatus(celula: Celula, o: Observation, now: Date): CelulaS
     selector: o.selector,
     centrals,
   };
+  if (o.servedQueue !== undefined) status.servedQueue = o.servedQueue;
   // Queue figures exist only where the autoscaler reads the queue (queue mode).
   if (o.scale?.queued !== undefined) status.queued = o.scale.queued;
   if (o.scale?.inFlight !== undefined) status.inFlight = o.scale.inFlight;

@@ -7,8 +7,13 @@ export interface Timer {
 }
 
 export interface Clock {
-  /** Milliseconds on a monotonic-enough wall clock (Date.now in production). */
+  /**
+   * Milliseconds on a monotonic clock, for every interval and deadline: a wall clock stepped
+   * back by NTP would stretch the leader's fence past a standby's takeover.
+   */
   now(): number;
+  /** Milliseconds since the epoch, for what is written down (a Lease's renewTime, an Event's timestamps). */
+  wall(): number;
   /** Calls `fn` after `ms`; the returned handle cancels it. Timers never keep the process alive. */
   after(ms: number, fn: () => void): Timer;
   /** Uniform in [0, 1). */
@@ -16,7 +21,8 @@ export interface Clock {
 }
 
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => performance.now(),
+  wall: () => Date.now(),
   after(ms, fn) {
     const handle = setTimeout(fn, Math.max(0, ms));
     handle.unref();

@@ -35,7 +35,7 @@ export class KubeEventRecorder implements EventRecorder {
 
   private async send(object: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
     const ns = object.metadata.namespace ?? 'default';
-    const now = this.clock.now();
+    const now = this.clock.wall();
     const stamp = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const key = `${object.metadata.uid ?? ''}|${type}|${reason}|${message}`;
     const seen = this.recent.get(key);

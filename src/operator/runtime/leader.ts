@@ -57,18 +57,26 @@ const sameRecord = (a: LeaseRecord | undefined, b: LeaseRecord | undefined): boo
  * One step of the election. `lease` is the Lease just read (undefined: it does not exist).
  * Returns the new state and what to write; `written` must then be called with the outcome.
  */
-export function decide(state: ElectionState, lease: LeaseRecord | undefined, identity: string, cfg: LeaderElectionConfig, now: number): { state: ElectionState; action: LeaseAction } {
+export function decide(
+  state: ElectionState,
+  lease: LeaseRecord | undefined,
+  identity: string,
+  cfg: LeaderElectionConfig,
+  now: number,
+  /** The wall clock at `now`, for the times written into the Lease. */
+  wall = now,
+): { state: ElectionState; action: LeaseAction } {
   const seconds = Math.ceil(cfg.leaseDurationMs / 1000);
   if (!lease) {
     return {
       state: { ...state, observed: undefined, observedAt: now },
-      action: { kind: 'write', create: true, record: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
+      action: { kind: 'write', create: true, record: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: wall, renewTime: wall, leaseTransitions: 0 } },
     };
   }
   const observedAt = sameRecord(state.observed, lease) ? state.observedAt : now;
   const next: ElectionState = { ...state, observed: lease, observedAt };
   if (lease.holderIdentity === identity) {
-    return { state: next, action: { kind: 'write', create: false, record: { ...lease, leaseDurationSeconds: seconds, renewTime: now } } };
+    return { state: next, action: { kind: 'write', create: false, record: { ...lease, leaseDurationSeconds: seconds, renewTime: wall } } };
   }
   const free = lease.holderIdentity === '';
   const expired = now >= observedAt + lease.leaseDurationSeconds * 1000;
@@ -78,7 +86,7 @@ export function decide(state: ElectionState, lease: LeaseRecord | undefined, ide
     action: {
       kind: 'write',
       create: false,
-      record: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: now, renewTime: now, leaseTransitions: lease.leaseTransitions + 1 },
+      record: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: wall, renewTime: wall, leaseTransitions: lease.leaseTransitions + 1 },
     },
   };
 }
@@ -95,8 +103,8 @@ export function isLeading(state: ElectionState, cfg: LeaderElectionConfig, now: 
 }
 
 /** The record that gives the lease up: no holder, so a standby takes it at once. */
-export function released(record: LeaseRecord, now: number): LeaseRecord {
-  return { ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now };
+export function released(record: LeaseRecord, wall: number): LeaseRecord {
+  return { ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: wall };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -179,7 +187,7 @@ export class LeaderElector {
     this.abort.abort();
     await this.loop;
     if (this.state.renewedAt !== undefined && this.state.observed) {
-      const record = released(this.state.observed, this.clock.now());
+      const record = released(this.state.observed, this.clock.wall());
       try {
         await this.kube.replace(this.leasePath(), this.toObject(record), { unguarded: true });
         this.opts.logger.info({ lease: this.opts.name }, 'released the leader lease');
@@ -229,7 +237,7 @@ export class LeaderElector {
       this.lastHolder = record.holderIdentity;
       if (record.holderIdentity) this.callbacks.onNewLeader?.(record.holderIdentity);
     }
-    const { state, action } = decide(this.state, record, this.opts.identity, this.cfg, startedAt);
+    const { state, action } = decide(this.state, record, this.opts.identity, this.cfg, startedAt, this.clock.wall());
     this.state = state;
     if (action.kind === 'wait') return;
     try {
