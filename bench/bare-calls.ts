@@ -4,7 +4,7 @@
  * schema checks, call tracking or metrics.
  */
 import { Redis } from 'ioredis';
-import { CelulaStore } from '../src/protocol/store.js';
+import { CelulaStore, ReplyInbox } from '../src/protocol/store.js';
 import { CentralStore, defaultBurst } from '../src/protocol/central-store.js';
 
 /** As bench/worker.ts configures the worker's central. */
@@ -15,6 +15,7 @@ export class BareCalls {
   readonly store: CelulaStore;
   readonly central: CentralStore;
   private readonly inboxConnection: Redis;
+  private readonly inbox: ReplyInbox;
   private readonly waiting = new Map<string, () => void>();
   private reading = true;
   private readonly reader: Promise<void>;
@@ -24,14 +25,16 @@ export class BareCalls {
     this.inboxConnection = new Redis({ port, host: '127.0.0.1' });
     this.store = new CelulaStore(this.redis, { celula });
     this.central = new CentralStore(this.redis, { central: CENTRAL.name });
+    this.inbox = new ReplyInbox(this.inboxConnection, this.store.keys, worker);
     this.reader = this.readReplies();
   }
 
-  /** ACK replies, as the worker takes them: every waiting one in one blocking pop. */
+  /** ACK replies, as the worker takes them: every waiting one per wake, removed once handled. */
   private async readReplies(): Promise<void> {
     while (this.reading) {
-      const popped = await this.inboxConnection.blmpop(1, 1, this.store.keys.inbox(this.worker), 'RIGHT', 'COUNT', 256).catch(() => null);
-      for (const raw of popped?.[1] ?? []) this.waiting.get((JSON.parse(raw) as { id: string }).id)?.();
+      const taken = await this.inbox.take(1).catch(() => []);
+      for (const raw of taken) this.waiting.get((JSON.parse(raw) as { id: string }).id)?.();
+      if (taken.length > 0) void this.store.repliesHandled(this.worker, taken).catch(() => undefined);
     }
   }
 

@@ -40,6 +40,8 @@ export interface CelulaKeys {
   workerCalls(workerId: string): string;
   /** LIST per worker: Multcall's ACK replies (CodLigacao) to this worker. */
   inbox(workerId: string): string;
+  /** LIST per worker: ACK replies moved out of the inbox and not yet handled (reliable-queue pattern). */
+  inboxTaken(workerId: string): string;
 }
 
 export function celulaKeys(celula: string, prefix: string = DEFAULT_PREFIX): CelulaKeys {
@@ -60,6 +62,7 @@ export function celulaKeys(celula: string, prefix: string = DEFAULT_PREFIX): Cel
     landing: (w) => `${base}:w:${w}:landing`,
     workerCalls: (w) => `${base}:w:${w}:calls`,
     inbox: (w) => `${base}:w:${w}:inbox`,
+    inboxTaken: (w) => `${base}:w:${w}:inbox:taken`,
   };
 }
 

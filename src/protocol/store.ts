@@ -62,8 +62,8 @@ export const BLOCKING_REPLY_DEADLINE_MS = 5000;
  * `reply`, from a blocking command on `connection`; each time the connection stays ready but
  * silent past the deadline it is reconnected, and ioredis sends the command again there.
  * Not ioredis's `blockingTimeout`: it answers null and keeps the dead socket, and the command
- * it gave up on stays queued, to be sent again on a reconnect with its reply (ACK replies it
- * popped) dropped.
+ * it gave up on stays queued, to be sent again on a reconnect with its reply (a request or
+ * ACK replies it moved) dropped.
  */
 async function beforeDeadline<T>(connection: Redis, reply: Promise<T>): Promise<T> {
   const timer = setInterval(() => {
@@ -78,6 +78,44 @@ async function beforeDeadline<T>(connection: Redis, reply: Promise<T>): Promise<
 
 function asStrings(reply: ScriptReply): string[] {
   return Array.isArray(reply) ? reply.map((r) => String(r)) : [];
+}
+
+/** Replies a take moves beyond the first, which the blocking move waits for. */
+const MORE_REPLIES = 255;
+
+/**
+ * A worker's ACK-reply inbox on a dedicated connection, read with the reliable-queue
+ * pattern: replies are moved to the worker's taken list, not popped, so one whose answer a
+ * dropped connection lost (ioredis sends the command again after reconnecting) is still
+ * there to handle; the worker removes each once handled (`CelulaStore.repliesHandled`) and
+ * reads the taken list again after every reconnect (`CelulaStore.takenReplies`).
+ */
+export class ReplyInbox {
+  private readonly inbox: string;
+  private readonly taken: string;
+  private readonly scripts: ScriptRunner;
+
+  constructor(
+    private readonly connection: Redis,
+    keys: CelulaKeys,
+    workerId: string,
+  ) {
+    this.inbox = keys.inbox(workerId);
+    this.taken = keys.inboxTaken(workerId);
+    this.scripts = defineScripts(connection);
+  }
+
+  /** Blocks up to `timeoutSeconds` for a reply; takes every waiting one (up to 256), oldest first. */
+  async take(timeoutSeconds: number): Promise<string[]> {
+    // One round trip per wake however many replies wait: both are sent at once, and Redis
+    // runs the script as soon as the blocking move returns (it moves none at a trickle).
+    // Two commands, not an ioredis pipeline: after a reconnect ioredis sends again only the
+    // unanswered ones, which a pipeline whose first reply had arrived would never write.
+    const first = this.connection.blmove(this.inbox, this.taken, 'RIGHT', 'LEFT', timeoutSeconds);
+    const rest = this.scripts.run('replies-2', [this.inbox, this.taken], [MORE_REPLIES]);
+    const [one, more] = await beforeDeadline(this.connection, Promise.all([first, rest]));
+    return [...(one === null ? [] : [one]), ...asStrings(more)];
+  }
 }
 
 export class CelulaStore {
@@ -120,8 +158,13 @@ export class CelulaStore {
     return (await this.scripts.run('heartbeat-1', [this.keys.workers], [workerId, now + leaseMs])) === 1;
   }
 
+  /**
+   * Leaves the célula. Called holding no call: ACK replies still in the inbox or taken list
+   * are for calls already reported, so they go with it.
+   */
   async deregister(workerId: string): Promise<void> {
-    await this.redis.multi().zrem(this.keys.workers, workerId).hdel(this.keys.workerInfo, workerId).del(this.keys.landing(workerId)).exec();
+    const k = this.keys;
+    await this.redis.multi().zrem(k.workers, workerId).hdel(k.workerInfo, workerId).del(k.landing(workerId), k.inbox(workerId), k.inboxTaken(workerId)).exec();
   }
 
   /**
@@ -137,13 +180,6 @@ export class CelulaStore {
   static async waitForRequest(blocking: Redis, keys: CelulaKeys, workerId: string, timeoutSeconds: number): Promise<boolean> {
     const moved = await beforeDeadline(blocking, blocking.blmove(keys.dial, keys.landing(workerId), 'RIGHT', 'LEFT', timeoutSeconds));
     return moved !== null;
-  }
-
-  /** Blocks up to `timeoutSeconds` for ACK replies in the worker's inbox, and takes all waiting (needs a dedicated connection). */
-  static async waitForReplies(blocking: Redis, keys: CelulaKeys, workerId: string, timeoutSeconds: number): Promise<string[]> {
-    // One round trip per wake however many replies wait: one at a trickle, a batch under load.
-    const popped = await beforeDeadline(blocking, blocking.blmpop(timeoutSeconds, 1, keys.inbox(workerId), 'RIGHT', 'COUNT', 256));
-    return popped?.[1] ?? [];
   }
 
   async claim(workerId: string, central: string, max: number, now: number): Promise<ClaimedRequest[]> {
@@ -183,6 +219,29 @@ export class CelulaStore {
 
   async deadLetter(letter: DeadLetter): Promise<void> {
     await this.redis.multi().lpush(this.keys.dead, JSON.stringify(letter)).hincrby(this.keys.stats, 'dead', 1).exec();
+  }
+
+  /**
+   * ACK replies taken from the inbox but not yet removed as handled, oldest first: what a
+   * take whose answer a dropped connection lost moved there.
+   */
+  async takenReplies(workerId: string): Promise<string[]> {
+    return (await this.redis.lrange(this.keys.inboxTaken(workerId), 0, -1)).reverse();
+  }
+
+  /**
+   * Removes handled replies (oldest first, as taken) from the taken list, by value: each is
+   * then its last element, so no removal scans the list. By value, never by position: a
+   * take re-sent after a reconnect may have moved more than the worker knows of.
+   */
+  async repliesHandled(workerId: string, raws: readonly string[]): Promise<void> {
+    const taken = this.keys.inboxTaken(workerId);
+    await Promise.all(raws.map((raw) => this.redis.lrem(taken, -1, raw)));
+  }
+
+  /** Dead-letters a malformed ACK reply and removes it from the taken list at once, so handling it again adds no second letter. */
+  async rejectReply(workerId: string, letter: DeadLetter): Promise<void> {
+    await this.redis.multi().lpush(this.keys.dead, JSON.stringify(letter)).hincrby(this.keys.stats, 'dead', 1).lrem(this.keys.inboxTaken(workerId), -1, letter.raw).exec();
   }
 
   /**
@@ -240,6 +299,12 @@ export class CelulaStore {
       if (raw) out.set(id, callRecord.parse(JSON.parse(raw)));
     });
     return out;
+  }
+
+  /** Redis's clock (ms): the reference the workers' own clocks are checked against. */
+  async redisTime(): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
   async readConfig(): Promise<Record<string, string>> {

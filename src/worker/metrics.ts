@@ -21,6 +21,7 @@ export function workerMetrics(labels: { celula: string; central: string }) {
     // Per central: sum by (central) (rate(multcall_worker_originates_total[1m])).
     originates: new Counter({ name: 'multcall_worker_originates_total', help: 'Originate actions the central answered, accepted or refused (retries included).', registers: [registry] }),
     originateRetries: new Counter({ name: 'multcall_worker_originate_retries_total', help: 'Originates retried after the central refused them.', registers: [registry] }),
+    clockSkew: new Gauge({ name: 'multcall_worker_clock_skew_seconds', help: 'This worker\'s clock minus Redis\'s (TIME, corrected for half the round trip), at the last check.', registers: [registry] }),
     recovered: new Counter({ name: 'multcall_worker_recovered_total', help: 'Calls taken over from dead peers, by how they were resolved.', labelNames: ['how'], registers: [registry] }),
   };
 }

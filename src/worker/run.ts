@@ -15,7 +15,8 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function startWorker(settings: WorkerSettings, logger: Logger): Promise<RunningWorker> {
+/** `now`: the worker's clock, Date.now unless a test drives it. */
+export async function startWorker(settings: WorkerSettings, logger: Logger, options: { now?: () => number } = {}): Promise<RunningWorker> {
   const metrics = workerMetrics({ celula: settings.celula, central: settings.central.name });
   const ami = createAmiClient({
     host: settings.central.host,
@@ -25,7 +26,7 @@ export async function startWorker(settings: WorkerSettings, logger: Logger): Pro
     logger: logger.child({ central: settings.central.name }),
   });
   ami.on('down', () => metrics.amiReconnects.inc());
-  const worker = new Worker({ settings, ami, logger, metrics });
+  const worker = new Worker({ settings, ami, logger, metrics, ...(options.now ? { now: options.now } : {}) });
   metrics.threads.set(settings.threads);
   const http = settings.httpPort >= 0 ? await startHttp(settings.httpPort, metrics.registry, { ready: () => worker.ready }) : undefined;
   await worker.start();

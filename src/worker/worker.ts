@@ -14,7 +14,7 @@
 import { Redis } from 'ioredis';
 import type { AmiClient, CallEvent, LiveChannel } from '../ami/types.js';
 import { AmiDisconnectedError, AmiTimeoutError, AmiValidationError } from '../ami/errors.js';
-import { CelulaStore, type CallRecord } from '../protocol/store.js';
+import { CelulaStore, ReplyInbox, type CallRecord } from '../protocol/store.js';
 import { ackReply, describeIssues, dialRequest, liveConfig, type CallResult, type CallStatus, type DialRequest, type DeadLetter } from '../protocol/messages.js';
 import type { Logger } from '../lib/log.js';
 import type { WorkerSettings } from './config.js';
@@ -48,6 +48,13 @@ const TRICKLE_SLOTS = 4;
  * while the customer may still be talking would free the slot under the central's cap.
  */
 export const UNCHECKED_GIVE_UP_MS = 600_000;
+/**
+ * How far this worker's clock may be from Redis's before it takes no new request. Leases,
+ * heartbeat deadlines and the record times a peer's `not-dialled` proof relies on are written
+ * with each worker's own clock, and that proof allows a second of disagreement (a worker whose
+ * clock is off by more can be taken over while alive, or take over a live peer).
+ */
+export const CLOCK_SKEW_LIMIT_MS = 1000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
@@ -61,6 +68,7 @@ export class Worker {
   private readonly redis: Redis;
   private readonly blocking: Redis;
   private readonly inboxConnection: Redis;
+  private readonly replies: ReplyInbox;
   private readonly subscriber: Redis;
   private readonly store: CelulaStore;
   private readonly tracker: CallTracker;
@@ -95,6 +103,8 @@ export class Worker {
   private amiUpSince = Number.POSITIVE_INFINITY;
   private amiClosing = false;
   private redisUp = false;
+  /** Our clock agreed with Redis's (within CLOCK_SKEW_LIMIT_MS) at the last check. */
+  private clockAgrees = true;
   /** After our own Redis reconnect, peers get one lease to heartbeat before we call them dead. */
   private recoveryPausedUntil = 0;
   /**
@@ -133,6 +143,7 @@ export class Worker {
     this.inboxConnection = new Redis({ ...redisOptions, connectionName: `${this.id}:inbox` });
     this.subscriber = new Redis({ ...redisOptions, connectionName: `${this.id}:config` });
     this.store = new CelulaStore(this.redis, { celula: this.settings.celula, prefix: r.prefix });
+    this.replies = new ReplyInbox(this.inboxConnection, this.store.keys, this.id);
     this.tracker = new CallTracker((call) => void this.finish(call), this.overheard);
     const c = this.settings.central;
     this.central = new CentralStore(this.redis, { central: c.name, prefix: r.prefix });
@@ -155,7 +166,7 @@ export class Worker {
   }
 
   get ready(): Record<string, boolean> {
-    return { redis: this.redisUp, ami: this.amiUp, central: this.health.healthy, accepting: !this.stopping };
+    return { redis: this.redisUp, ami: this.amiUp, central: this.health.healthy, clock: this.clockAgrees, accepting: !this.stopping };
   }
 
   get inFlight(): number {
@@ -205,6 +216,7 @@ export class Worker {
     this.health.up();
     if (this.ami.info) this.log.info({ banner: this.ami.info.banner, dialect: this.ami.info.dialect }, 'AMI connected');
 
+    await this.checkClock();
     const now = this.now();
     const registeringAt = performance.now();
     await this.store.register(this.id, { central: this.settings.central.name, host: this.id, threads: this.live.threads, startedAt: now }, this.settings.leaseMs, now);
@@ -218,17 +230,22 @@ export class Worker {
 
     this.every(1000, () => this.reloadConfig());
     this.every(this.settings.heartbeatMs, () => this.heartbeat());
+    this.every(this.settings.heartbeatMs, () => this.checkClock());
     this.every(Math.min(250, this.settings.amiPingMs), async () => this.health.tick());
     this.every(this.settings.heartbeatMs, () => this.recoverPeers());
     this.every(Math.max(5000, this.settings.leaseMs), () => this.sweepOrphans());
     // Safety net for a Hangup lost any other way: calls up for a while are checked against the central.
     this.every(15_000, () => this.sweep(this.now() - 10_000));
     this.claiming = this.claimLoop();
+    // Replies a take moved whose answer never reached us (a previous process with our id,
+    // or a connection dropped mid-answer): handled first, at start and after each reconnect.
+    this.inboxConnection.on('ready', () => void this.handleTakenReplies());
+    await this.handleTakenReplies();
     this.inbox = this.inboxLoop();
     this.log.info({ threads: this.live.threads, retries: this.live.retries }, 'worker started');
   }
 
-  /** Replies are taken with BLMPOP and scripts read TIME under effects replication: Redis 7.0 or later. */
+  /** Scripts read TIME under effects replication: Redis 7.0 or later. */
   private async requireRedis7(): Promise<void> {
     const version = /^redis_version:(\S+)/m.exec(await this.redis.info('server'))?.[1] ?? '';
     if (Number.parseInt(version, 10) < 7) throw new Error(`Redis 7.0 or later is required; ${this.settings.redis.host}:${this.settings.redis.port} runs ${version}`);
@@ -269,15 +286,15 @@ export class Worker {
       // Our slots stay until their lease ends: the peer counts the calls once it adopts them.
       await this.store.handOff(this.id, this.now());
     } else {
+      // The inbox first: a take served as we deregistered would leave a list behind.
+      await this.closeInbox();
       // Again, last: a blocking move that Redis served as we disconnected parked a request
-      // in our landing list, which deregistering deletes.
+      // in our landing list, which deregistering deletes (with the replies left: no call needs them).
       await this.releaseUndialled();
       await this.store.deregister(this.id);
       await this.slots.sync(); // nothing held: every slot goes back
     }
-    this.closing = true;
-    this.inboxConnection.disconnect();
-    await this.inbox?.catch(() => undefined);
+    await this.closeInbox();
     await this.subscriber.quit().catch(() => undefined);
     await this.redis.quit().catch(() => undefined);
     this.amiClosing = true;
@@ -367,6 +384,12 @@ export class Worker {
         }
         if (!this.centralUp()) {
           await this.standDown(true);
+          await this.waitForKick(200);
+          continue;
+        }
+        if (!this.clockAgrees) {
+          // What we hold goes on; what a blocking move parked goes back for a peer to take.
+          await this.standDown(false);
           await this.waitForKick(200);
           continue;
         }
@@ -638,7 +661,7 @@ export class Worker {
   private async inboxLoop(): Promise<void> {
     while (!this.closing) {
       try {
-        for (const raw of await CelulaStore.waitForReplies(this.inboxConnection, this.store.keys, this.id, 1)) this.onAckReply(raw);
+        this.handleReplies(await this.replies.take(1));
       } catch (error) {
         if (this.closing) return;
         this.log.debug({ err: (error as Error).message }, 'inbox read failed; retrying');
@@ -647,7 +670,33 @@ export class Worker {
     }
   }
 
-  private onAckReply(raw: string): void {
+  private async closeInbox(): Promise<void> {
+    this.closing = true;
+    this.inboxConnection.disconnect();
+    await this.inbox?.catch(() => undefined);
+  }
+
+  private async handleTakenReplies(): Promise<void> {
+    if (this.closing) return;
+    this.handleReplies(await this.persist(() => this.store.takenReplies(this.id)));
+  }
+
+  /**
+   * Handles replies, oldest first, then removes them from the taken list; the removals go
+   * out with the steps they caused (auto-pipelining). Handling one again is harmless.
+   */
+  private handleReplies(raws: readonly string[]): void {
+    if (raws.length === 0) return;
+    const handled = raws.filter((raw) => this.onAckReply(raw));
+    if (handled.length > 0) void this.persist(() => this.store.repliesHandled(this.id, handled));
+  }
+
+  /**
+   * Applies one ACK reply. False for a malformed one, dead-lettered and removed from the
+   * taken list in one step. A reply seen again (a take re-sent after a reconnect) finds its
+   * call replied or gone, and changes nothing.
+   */
+  private onAckReply(raw: string): boolean {
     let parsed;
     try {
       parsed = ackReply.safeParse(JSON.parse(raw));
@@ -655,11 +704,12 @@ export class Worker {
       parsed = undefined;
     }
     if (!parsed?.success) {
-      void this.store.deadLetter({ v: 1, code: 'invalid-ack-reply', reason: parsed ? describeIssues(parsed.error) : 'not valid JSON', id: null, celula: this.settings.celula, worker: this.id, at: this.now(), raw });
-      return;
+      const letter: DeadLetter = { v: 1, code: 'invalid-ack-reply', reason: parsed ? describeIssues(parsed.error) : 'not valid JSON', id: null, celula: this.settings.celula, worker: this.id, at: this.now(), raw };
+      void this.persist(() => this.store.rejectReply(this.id, letter));
+      return false;
     }
     const call = this.held.get(parsed.data.id);
-    if (!call || call.ack !== 'pending') return; // late reply after the timeout: the result says so
+    if (!call || call.ack !== 'pending') return true; // late reply after the timeout: the result says so
     call.codLigacao = parsed.data.codLigacao;
     call.ack = 'replied';
     const codLigacao = call.codLigacao;
@@ -667,6 +717,7 @@ export class Worker {
     // already ended is published next, CodLigacao in its result: nothing to keep it for.
     if (!call.ended) void this.persist(() => this.store.transition(call.id, this.id, ['originated'], 'originated', this.now(), { k: codLigacao }));
     call.ackSettled();
+    return true;
   }
 
   /**
@@ -746,6 +797,29 @@ export class Worker {
     }
   }
 
+  /**
+   * Compares our clock with Redis's TIME, taken as read halfway through the round trip. A
+   * round trip too slow to tell a skew of CLOCK_SKEW_LIMIT_MS leaves the verdict as it was.
+   */
+  private async checkClock(): Promise<void> {
+    const sentAt = performance.now();
+    const localAtSend = this.now();
+    const redisNow = await this.store.redisTime();
+    const roundTrip = performance.now() - sentAt;
+    if (roundTrip / 2 >= CLOCK_SKEW_LIMIT_MS) return;
+    const skewMs = localAtSend + roundTrip / 2 - redisNow;
+    this.metrics.clockSkew.set(skewMs / 1000);
+    const agrees = Math.abs(skewMs) <= CLOCK_SKEW_LIMIT_MS;
+    if (agrees === this.clockAgrees) return;
+    this.clockAgrees = agrees;
+    if (agrees) {
+      this.log.info({ skewMs: Math.round(skewMs) }, 'clock agrees with Redis again; taking calls');
+      this.kick();
+    } else {
+      this.log.error({ skewMs: Math.round(skewMs), limitMs: CLOCK_SKEW_LIMIT_MS }, 'clock disagrees with Redis; taking no new calls until it agrees (calls held go on)');
+    }
+  }
+
   private onRedisReady(): void {
     const wasDown = !this.redisUp;
     this.redisUp = true;
@@ -759,7 +833,7 @@ export class Worker {
   private async recoverPeers(): Promise<void> {
     // A worker that has not yet listened to the central for a lease knows least about the
     // dead peer's calls; leave them to an older peer when there is one.
-    if (this.stopping || this.now() < this.recoveryPausedUntil || !this.centralUp() || this.now() - this.amiUpSince < this.settings.leaseMs) return;
+    if (this.stopping || !this.clockAgrees || this.now() < this.recoveryPausedUntil || !this.centralUp() || this.now() - this.amiUpSince < this.settings.leaseMs) return;
     const now = this.now();
     for (const dead of await this.store.expiredWorkers(now)) {
       if (dead === this.id) continue;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { CelulaStore } from '../../src/protocol/store.js';
+import { CelulaStore, ReplyInbox } from '../../src/protocol/store.js';
 import { deadLetter, type CallResult } from '../../src/protocol/messages.js';
 
 let server: RedisServer;
@@ -153,6 +153,25 @@ describe('transitions', () => {
     expect(await store.release('w1', ['a', 'b'])).toEqual({ landed: 0, released: [], gone: ['b'] });
     const next = await store.claim('w2', 'c1', 3, now);
     expect(next.map((c) => c.id)).toEqual(['b', 'parked', 'c']);
+  });
+});
+
+describe('ACK replies', () => {
+  it('a take moves every waiting reply to the taken list, oldest first; handled ones are removed; deregistering leaves nothing', async () => {
+    const connection = server.client();
+    const inbox = new ReplyInbox(connection, store.keys, 'w1');
+    const reply = (id: string) => JSON.stringify({ v: 1, id, codLigacao: id });
+    await redis.lpush(store.keys.inbox('w1'), reply('a'), reply('b'), reply('c'));
+    expect(await inbox.take(1)).toEqual([reply('a'), reply('b'), reply('c')]);
+    expect(await redis.llen(store.keys.inbox('w1'))).toBe(0);
+    // Until removed, a reconnecting worker finds them again.
+    expect(await store.takenReplies('w1')).toEqual([reply('a'), reply('b'), reply('c')]);
+    await store.repliesHandled('w1', [reply('a'), reply('b')]);
+    expect(await store.takenReplies('w1')).toEqual([reply('c')]);
+    await redis.lpush(store.keys.inbox('w1'), reply('d'));
+    await store.deregister('w1');
+    expect(await redis.exists(store.keys.inbox('w1'), store.keys.inboxTaken('w1'))).toBe(0);
+    connection.disconnect();
   });
 });
 

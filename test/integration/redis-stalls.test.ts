@@ -11,11 +11,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
-import { startStack, settingsFor, until, CELULA, type Stack } from '../support/stack.js';
+import { startStack, settingsFor, until, CELULA, type Stack, type WorkerFileOverrides } from '../support/stack.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { startWorker, type RunningWorker } from '../../src/worker/run.js';
 import { silentLogger } from '../../src/lib/log.js';
-import { CelulaStore, BLOCKING_REPLY_DEADLINE_MS } from '../../src/protocol/store.js';
+import { CelulaStore, ReplyInbox, BLOCKING_REPLY_DEADLINE_MS } from '../../src/protocol/store.js';
 import { celulaKeys } from '../../src/protocol/keys.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -28,7 +28,15 @@ interface Link {
   held: Buffer[];
   /** Nothing is forwarded either way any more; nothing is closed either. */
   silent: boolean;
+  /** The connection's name (CLIENT SETNAME), once seen. */
+  name?: string;
+  /** Goes silent at Redis's first reply that carries data (not a timeout's nil or an empty array); that reply is lost. */
+  silentOnData?: () => void;
 }
+
+/** Replies that carry nothing: a blocking command that timed out, a script that moved nothing. */
+const EMPTY_REPLIES = /^(?:(?:\$-1|\*-1|\*0|_)\r\n)+$/;
+const SETNAME = /setname\r\n\$\d+\r\n([^\r]*)\r\n/i;
 
 /** A TCP proxy to Redis whose connections can be made to answer late, or never. */
 class StallingProxy {
@@ -70,6 +78,19 @@ class StallingProxy {
     }
   }
 
+  /**
+   * The open connection named `name` goes silent both ways at the first reply from Redis
+   * that carries data: Redis has served the command (a take of waiting replies, say), and
+   * its answer never arrives. Resolves once that happened.
+   */
+  blackHoleOnServed(name: string): Promise<void> {
+    const link = [...this.links].find((l) => l.name === name);
+    if (!link) throw new Error(`no connection named ${name}`);
+    return new Promise((resolve) => {
+      link.silentOnData = resolve;
+    });
+  }
+
   /** Every open connection goes silent both ways, as if the Redis host vanished; new ones work. */
   blackHole(): void {
     for (const link of this.links) link.silent = true;
@@ -89,6 +110,7 @@ class StallingProxy {
     this.links.add(link);
     client.on('data', (chunk: Buffer) => {
       if (link.silent) return;
+      link.name ??= SETNAME.exec(chunk.toString('latin1'))?.[1];
       for (const [marker, n] of this.seen) if (chunk.includes(marker)) this.seen.set(marker, n + 1);
       if (this.marker !== undefined && chunk.includes(this.marker)) {
         this.marker = undefined;
@@ -98,6 +120,11 @@ class StallingProxy {
     });
     upstream.on('data', (chunk: Buffer) => {
       if (link.silent) return;
+      if (link.silentOnData && !EMPTY_REPLIES.test(chunk.toString('latin1'))) {
+        link.silent = true;
+        link.silentOnData();
+        return;
+      }
       if (link.holding) link.held.push(chunk);
       else client.write(chunk);
     });
@@ -133,9 +160,9 @@ afterEach(async () => {
 });
 
 /** The worker under test, connected to Redis through the proxy. */
-async function startStalledWorker(s: Stack, id: string): Promise<RunningWorker> {
+async function startStalledWorker(s: Stack, id: string, o: WorkerFileOverrides = {}): Promise<RunningWorker> {
   proxy = await StallingProxy.start(s.redis.port);
-  stalled = await startWorker(settingsFor(proxy.port, s.pbx, { threads: 2, lease: 2, heartbeat: 0.5, Timeout_Command_Response: 1 }, id), silentLogger);
+  stalled = await startWorker(settingsFor(proxy.port, s.pbx, { threads: 2, lease: 2, heartbeat: 0.5, Timeout_Command_Response: 1, ...o }, id), silentLogger);
   return stalled;
 }
 
@@ -182,6 +209,31 @@ describe('a late reply to the transition to originating', () => {
   }, 40_000);
 });
 
+describe('ACK replies taken by a command whose answer never arrived', () => {
+  it('are still handled once the inbox connection reconnects: every result carries its CodLigacao', async () => {
+    // Multcall takes the ACKs but does not answer: the test answers, at the chosen moment.
+    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 300 }) }, multcall: { ackDropRate: 1 } });
+    const s = stack;
+    // The ACK timeout outlasts the blocking deadline, after which the inbox reconnects.
+    await startStalledWorker(s, 'stalled', { threads: 4, lease: 10, heartbeat: 1, Timeout_Command_ACK: BLOCKING_REPLY_DEADLINE_MS / 1000 + 6 });
+    const ids = ['r-1', 'r-2', 'r-3', 'r-4'];
+    await s.multcall.enqueue(ids.map((id, i) => ({ v: 1 as const, id, number: `551190000001${i}` })));
+    await until(() => s.multcall.tally.acked === ids.length, 10_000, 'every ACK');
+    const direct = s.redis.client();
+    const keys = celulaKeys(CELULA);
+    // Redis serves the worker's take of every waiting reply; the answer is lost on the way.
+    const served = proxy?.blackHoleOnServed('stalled:inbox');
+    await direct.lpush(keys.inbox('stalled'), ...ids.map((id) => JSON.stringify({ v: 1, id, codLigacao: `cod-${id}` })));
+    await served;
+    await sleep(100);
+    expect(await direct.llen(keys.inbox('stalled'))).toBe(0);
+    await s.multcall.waitForResults(ids.length, 20_000);
+    for (const id of ids) expect(s.multcall.results.get(id)).toMatchObject({ status: 'answered', ack: 'replied', codLigacao: `cod-${id}` });
+    // Handled, then removed: nothing is left to handle again.
+    await until(async () => (await direct.llen(keys.inboxTaken('stalled'))) === 0, 2000, 'the taken list emptied');
+  }, 40_000);
+});
+
 describe('a blocking wait on a connection whose Redis went silent', () => {
   async function silentConnection(): Promise<{ blocking: Redis; direct: Redis; keys: ReturnType<typeof celulaKeys> }> {
     server = await startRedis();
@@ -211,10 +263,11 @@ describe('a blocking wait on a connection whose Redis went silent', () => {
   it('for ACK replies reconnects within the deadline and takes them', async () => {
     const { blocking, direct, keys } = await silentConnection();
     const started = performance.now();
-    const waiting = CelulaStore.waitForReplies(blocking, keys, 'w1', 1);
+    const inbox = new ReplyInbox(blocking, keys, 'w1');
+    const waiting = inbox.take(1);
     await direct.lpush(keys.inbox('w1'), JSON.stringify({ v: 1, id: 'r1', codLigacao: '1' }));
     let replies = await waiting;
-    if (replies.length === 0) replies = await CelulaStore.waitForReplies(blocking, keys, 'w1', 1);
+    if (replies.length === 0) replies = await inbox.take(1);
     expect(replies).toHaveLength(1);
     expect(performance.now() - started).toBeLessThan(BLOCKING_REPLY_DEADLINE_MS + 3000);
   }, 20_000);
