@@ -6,7 +6,9 @@
  * src/protocol/messages.ts), so an object the API server admits is one a worker can run.
  */
 import { z } from 'zod';
+import { AMI_MAX_LINE_BYTES, variableLineBytes } from '../ami/codec.js';
 import { CELULA_NAME } from '../protocol/keys.js';
+import { RESERVED_VARIABLE } from '../protocol/messages.js';
 import { withRules } from './cel.js';
 import {
   conditions,
@@ -142,8 +144,21 @@ export const celulaOriginate = z
           message: 'variable names must be letters, digits and _, not starting with a digit, at most 64 characters',
           check: (vars) => vars === undefined || Object.keys(vars).every((k) => /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(k)),
         },
+        {
+          // The workers' own (MC_REQ, MC_CELULA); Asterisk reads `_MC_REQ` as MC_REQ.
+          rule: "self.all(k, !k.matches('^_*[Mm][Cc]_'))",
+          message: 'variable names starting with MC_ (in any case, after any leading underscores) are reserved',
+          check: (vars) => vars === undefined || Object.keys(vars).every((k) => !RESERVED_VARIABLE.test(k)),
+        },
       ],
-    ),
+    ).superRefine((vars, ctx) => {
+      // Not said in CEL, which cannot escape: one `Variable:` line per variable must fit AMI's line.
+      for (const [name, value] of Object.entries(vars ?? {})) {
+        if (variableLineBytes(name, value) > AMI_MAX_LINE_BYTES) {
+          ctx.addIssue({ code: 'custom', path: [name], message: `too long for one AMI line: \`Variable: ${name}=value\`, with commas, quotes and brackets escaped, must fit ${AMI_MAX_LINE_BYTES} bytes of UTF-8` });
+        }
+      }
+    }),
   })
   .describe('How each call is placed on the central (the AMI Originate).');
 

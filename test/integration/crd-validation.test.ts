@@ -55,6 +55,7 @@ const badCelulas: { what: string; spec: Obj; field: string }[] = [
   { what: 'channel without {number}', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/1130000000@carrier', context: 'x' })), field: 'spec.originate.channel' },
   { what: 'CR/LF in callerId', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/{number}@c', context: 'x', callerId: 'a\r\nAction: Hangup' })), field: 'spec.originate.callerId' },
   { what: 'bad variable name', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/{number}@c', context: 'x', variables: { '1BAD': 'x' } })), field: 'spec.originate.variables' },
+  { what: 'reserved variable name', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/{number}@c', context: 'x', variables: { _mc_req: 'x' } })), field: 'spec.originate.variables' },
   { what: 'both selector and names', spec: withSpec((s) => (s.centrals = { names: ['pbx-1'], selector: { matchLabels: { site: 'sp' } } })), field: 'spec.centrals' },
   { what: 'neither selector nor names', spec: withSpec((s) => (s.centrals = {})), field: 'spec.centrals' },
   { what: 'bad resource quantity', spec: withSpec((s) => (s.worker = { resources: { requests: { cpu: 'lots' } } })), field: 'spec.worker.resources.requests.cpu' },

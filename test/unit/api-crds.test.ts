@@ -174,6 +174,9 @@ describe('parseCelula', () => {
     ['both selector and names', { centrals: { names: ['a'], selector: {} } }, 'spec.centrals'],
     ['queue with a space', { queue: 'ven das' }, 'spec.queue'],
     ['LF in a variable', { originate: { channel: 'PJSIP/{number}@c', context: 'x', variables: { A: 'x\nAction: Hangup' } } }, 'spec.originate.variables.A'],
+    ['a reserved variable', { originate: { channel: 'PJSIP/{number}@c', context: 'x', variables: { __Mc_Req: 'x' } } }, 'spec.originate.variables: variable names starting with MC_'],
+    // 512 characters, each escaped to two bytes: past AMI's 1024-byte line, which a worker would refuse to start with.
+    ['a variable too long for one AMI line', { originate: { channel: 'PJSIP/{number}@c', context: 'x', variables: { LISTA: ','.repeat(512) } } }, 'spec.originate.variables.LISTA: too long for one AMI line'],
   ];
   it.each(bad)('rejects %s, naming the field', (_what, spec, message) => {
     let error: unknown;

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CELULA_CLAIMS, queueIdentity, queueVerdict, type QueueClaims } from '../../src/operator/celula/queue-owner.js';
-import { qualifiedHost } from '../../src/operator/runtime/address.js';
+import { qualifiedHost, specAddress } from '../../src/operator/runtime/address.js';
 import type { KubeObject } from '../../src/operator/runtime/kube.js';
 
 function celula(ns: string, name: string, created: string, queue: string, redis: Record<string, unknown> = { host: 'redis.shared' }): KubeObject {
@@ -84,6 +84,34 @@ describe('serving, as Celulas carry it', () => {
     expect(CELULA_CLAIMS.serving(object('x', '2026-01-01T00:00:00Z', 3, 'redis', { observedGeneration: 3, conditions: [{ type: 'Ready', status: 'True', reason: 'Ready' }] }))).toBe(true);
     expect(CELULA_CLAIMS.serving(object('x', '2026-01-01T00:00:00Z', 4, 'redis', { observedGeneration: 3, conditions: [{ type: 'Ready', status: 'True', reason: 'Ready' }] }))).toBe(false);
     expect(CELULA_CLAIMS.serving(object('x', '2026-01-01T00:00:00Z', 1, 'redis', conflict))).toBe(false);
+  });
+});
+
+describe('addresses named in a spec', () => {
+  const dns = (known: string[], calls: string[] = []) => async (host: string) => {
+    calls.push(host);
+    if (known.includes(host)) return { address: '10.0.0.9' };
+    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+  };
+
+  it('a short name is the Service of the object\'s namespace when there is one, else the name as written', async () => {
+    const calls: string[] = [];
+    const resolve = specAddress(undefined, dns(['redis.team-a.svc'], calls));
+    expect(await resolve('team-a', 'redis', 6379)).toEqual({ host: 'redis.team-a.svc', port: 6379 });
+    expect(await resolve('team-a', 'pbx01', 5038)).toEqual({ host: 'pbx01', port: 5038 });
+    expect(await resolve('team-a', 'pbx01.site.example', 5038)).toEqual({ host: 'pbx01.site.example', port: 5038 });
+    await resolve('team-a', 'redis', 6379); // remembered for a while: no second lookup
+    expect(calls).toEqual(['redis.team-a.svc', 'pbx01.team-a.svc']);
+  });
+
+  it('a DNS that does not answer keeps the Service name', async () => {
+    const resolve = specAddress(undefined, () => Promise.reject(Object.assign(new Error('queryA ETIMEOUT'), { code: 'ETIMEOUT' })));
+    expect(await resolve('team-a', 'redis', 6379)).toEqual({ host: 'redis.team-a.svc', port: 6379 });
+  });
+
+  it('outside the cluster, the qualified name is what the map is asked for', async () => {
+    const resolve = specAddress((_ns, host, port) => (host === 'redis.team-a.svc' ? { host: '127.0.0.1', port: 16379 } : { host, port }));
+    expect(await resolve('team-a', 'redis', 6379)).toEqual({ host: '127.0.0.1', port: 16379 });
   });
 });
 

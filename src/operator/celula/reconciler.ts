@@ -26,7 +26,7 @@ import { TerminalError, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import { isNotFound, KubeApiError, NotLeaderError, paths, type KubeClient, type KubeObject } from '../runtime/kube.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
-import type { AddressResolver } from '../runtime/address.js';
+import type { SpecAddress } from '../runtime/address.js';
 import { matchesSelector } from '../runtime/selector.js';
 import { apportion } from './apportion.js';
 import type { Autoscaler } from '../autoscale/autoscaler.js';
@@ -62,7 +62,7 @@ export interface CelulaReconcilerDeps {
   /** Releases the célula's share of its Redis connection. */
   forgetRedis: (key: string) => void;
   metrics?: OperatorMetrics;
-  resolve?: AddressResolver;
+  resolve?: SpecAddress;
   events: EventRecorder;
   logger: Logger;
   defaultImage: string;
@@ -488,7 +488,7 @@ export class CelulaReconciler {
         return { ok: false, observation: { reachable: false, reason: 'PasswordSecretMissing', message: (error as Error).message } };
       }
     }
-    const address = this.deps.resolve?.(celula.metadata.namespace ?? 'default', redis.host, redis.port) ?? { host: redis.host, port: redis.port };
+    const address = (await this.deps.resolve?.(celula.metadata.namespace ?? 'default', redis.host, redis.port)) ?? { host: redis.host, port: redis.port };
     return { ok: true, target: { ...address, db: redis.db, prefix: redis.prefix, ...(password !== undefined ? { password } : {}) } };
   }
 
@@ -558,11 +558,12 @@ export class CelulaReconciler {
     const ns = raw.metadata.namespace ?? 'default';
     const stamp = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const message = `The Celula is invalid: ${error.problems.join('; ')}. Fix the spec; the operator retries when it changes.`;
-    const previous = (raw as { status?: { observedGeneration?: number; conditions?: Condition[] } }).status;
+    const previous = (raw as { status?: { observedGeneration?: number; conditions?: Condition[] } }).status ?? {};
     const generation = raw.metadata.generation ?? 0;
-    const ready = findCondition(previous?.conditions, 'Ready');
-    if (ready?.reason === 'InvalidSpec' && ready.message === message && previous?.observedGeneration === generation) return; // said already
-    // The rest of the status is kept: the workers run on as they were, and the scale
+    const ready = findCondition(previous.conditions, 'Ready');
+    if (ready?.reason === 'InvalidSpec' && ready.message === message && previous.observedGeneration === generation) return; // said already
+    // The rest of the status is kept: the workers run on as they were, so the Celula still
+    // serves its queue (servedQueue: no other may take it meanwhile), and the scale
     // subresource (an HPA in external mode) still needs the selector.
     await this.deps.kube.apply(`${celulaPath(ns, raw.metadata.name)}/status`, {
       apiVersion: API_VERSION,

@@ -16,7 +16,7 @@ import type { EventRecorder } from '../runtime/events.js';
 import { isNotFound, paths, type KubeClient, type KubeObject } from '../runtime/kube.js';
 import type { OperatorMetrics } from '../runtime/metrics.js';
 import type { Prober, ProbeResult } from './probe.js';
-import type { AddressResolver } from '../runtime/address.js';
+import type { SpecAddress } from '../runtime/address.js';
 import { stableJson } from '../celula/status.js';
 
 /** Status is rewritten at least this often while nothing else in it changes (lastProbeTime, latencyMs). */
@@ -32,7 +32,7 @@ export interface CentralReconcilerDeps {
   events: EventRecorder;
   logger: Logger;
   metrics?: OperatorMetrics;
-  resolve?: AddressResolver;
+  resolve?: SpecAddress;
   now?: () => Date;
 }
 
@@ -120,7 +120,7 @@ export class CentralReconciler {
       'error' in credentials
         ? { ok: false, reason: 'CredentialsUnavailable', message: credentials.error }
         : await deps.probe({
-            ...(deps.resolve?.(central.metadata.namespace ?? 'default', central.spec.ami.host, central.spec.ami.port) ?? { host: central.spec.ami.host, port: central.spec.ami.port }),
+            ...((await deps.resolve?.(central.metadata.namespace ?? 'default', central.spec.ami.host, central.spec.ami.port)) ?? { host: central.spec.ami.host, port: central.spec.ami.port }),
             username: credentials.username,
             secret: credentials.secret,
             timeoutMs,

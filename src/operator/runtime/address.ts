@@ -4,7 +4,11 @@
  * operator run outside the cluster (development, the test plane) maps Service names to
  * addresses it can reach.
  */
+import { lookup } from 'node:dns/promises';
+
 export type AddressResolver = (namespace: string, host: string, port: number) => { host: string; port: number };
+/** A spec's host and port, in the namespace of the object that names them → where to connect. */
+export type SpecAddress = (namespace: string, host: string, port: number) => Promise<{ host: string; port: number }>;
 
 /**
  * A host without a dot is a Service of the object's own namespace: that is how the workers,
@@ -15,10 +19,33 @@ export function qualifiedHost(namespace: string, host: string): string {
   return host.includes('.') || host.includes(':') || host.toLowerCase() === 'localhost' ? host : `${host}.${namespace}.svc`;
 }
 
-/** `qualifiedHost`, then `outside` (if any) for an operator that is not in the cluster. */
-export function specAddress(outside?: AddressResolver): AddressResolver {
-  return (namespace, host, port) => {
+/** How long what a short name turned out to be is reused. */
+const KNOWN_FOR_MS = 30_000;
+
+/**
+ * `qualifiedHost`, then `outside` (if any) for an operator that is not in the cluster. In the
+ * cluster, a short name that is no Service of the namespace is kept as written: the workers
+ * find it as the operator then does, through the search domains the nodes give (`pbx01` of
+ * the site's DNS).
+ */
+export function specAddress(outside?: AddressResolver, resolves: (host: string) => Promise<unknown> = (host) => lookup(host)): SpecAddress {
+  const known = new Map<string, { at: number; host: string }>();
+  return async (namespace, host, port) => {
     const name = qualifiedHost(namespace, host);
-    return outside ? outside(namespace, name, port) : { host: name, port };
+    if (outside) return outside(namespace, name, port);
+    if (name === host) return { host, port };
+    const now = performance.now();
+    const seen = known.get(name);
+    if (seen && now - seen.at < KNOWN_FOR_MS) return { host: seen.host, port };
+    let chosen = name;
+    try {
+      await resolves(name);
+    } catch (error) {
+      // Only "no such name": a DNS that does not answer says nothing about the name.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTFOUND' || code === 'ENODATA') chosen = host;
+    }
+    known.set(name, { at: now, host: chosen });
+    return { host: chosen, port };
   };
 }
