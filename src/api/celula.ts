@@ -256,6 +256,9 @@ export const celulaSpec = withRules(
 );
 export type CelulaSpec = z.infer<typeof celulaSpec>;
 
+/** Centrals listed in a Celula's status: a selector may match more; the conditions count them all. */
+export const STATUS_CENTRALS_MAX = 256;
+
 export const celulaCentralStatus = z
   .object({
     name: z.string().max(63).describe('Name of the Central.'),
@@ -283,7 +286,7 @@ export const celulaStatus = z
     inFlight: z.number().int().min(0).optional().describe('Calls held by workers at the last poll.'),
     centrals: z
       .array(celulaCentralStatus)
-      .max(256)
+      .max(STATUS_CENTRALS_MAX)
       .optional()
       .describe('Workers per central.')
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),

@@ -11,6 +11,7 @@ export {
   celulaStatus,
   MAX_REPLICAS,
   scalingMode,
+  STATUS_CENTRALS_MAX,
   type Celula,
   type CelulaCentralStatus,
   type CelulaSpec,

@@ -5,7 +5,7 @@ import { apportion, capacityOf } from '../../src/operator/celula/apportion.js';
 import { configMapName, renderConfigMap, renderDeployment, workerName, workerSettings } from '../../src/operator/celula/render.js';
 import { desiredTotal } from '../../src/operator/celula/replicas.js';
 import { rolloutOver } from '../../src/operator/celula/reconciler.js';
-import { celulaConditions } from '../../src/operator/celula/status.js';
+import { celulaConditions, celulaStatus } from '../../src/operator/celula/status.js';
 import { centralConditions } from '../../src/operator/central/reconciler.js';
 
 const c = (name: string, weight = 100, freeChannels = 1000, healthy = true) => ({ name, weight, freeChannels, healthy });
@@ -177,6 +177,14 @@ describe('status', () => {
     const conds = celulaConditions(celula, { ...obs, redis: { reachable: false, reason: 'ConnectionFailed', message: 'Redis at redis:6379 does not answer' } });
     expect(conds.find((x) => x.type === 'RedisReachable')).toMatchObject({ status: 'False', reason: 'ConnectionFailed' });
     expect(conds.find((x) => x.type === 'ConfigPushed')).toMatchObject({ status: 'False', reason: 'RedisUnreachable' });
+  });
+  it('lists at most as many Centrals as the CRD allows, those with workers first, and the status still parses', () => {
+    const many = Array.from({ length: 300 }, (_, i) => ({ name: `pbx-${String(i).padStart(3, '0')}`, healthy: true, desired: i === 299 ? 1 : 0, replicas: 0, readyReplicas: 0 }));
+    const status = celulaStatus(celula, { ...obs, centrals: many }, new Date('2026-01-01T00:00:00Z'));
+    expect(status.centrals).toHaveLength(256);
+    expect(status.centrals?.map((c) => c.name)).toContain('pbx-299');
+    expect(status.centrals?.map((c) => c.name)).toEqual([...(status.centrals ?? []).map((c) => c.name)].sort());
+    expect(() => parseCelula({ ...celula, status })).not.toThrow();
   });
 });
 

@@ -2,7 +2,7 @@
  * What a Celula's status says, decided from what the reconcile observed. Pure; the
  * reconciler only writes the result when it differs from what is there.
  */
-import type { Celula, CelulaCentralStatus, CelulaStatus } from '../../api/index.js';
+import { STATUS_CENTRALS_MAX, type Celula, type CelulaCentralStatus, type CelulaStatus } from '../../api/index.js';
 import type { ScaleView } from '../autoscale/autoscaler.js';
 import { mergeConditions, type Condition, type ConditionInput } from '../runtime/conditions.js';
 
@@ -143,7 +143,14 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
 
 export function celulaStatus(celula: Celula, o: Observation, now: Date): CelulaStatus {
   const previous = celula.status?.conditions as Condition[] | undefined;
-  const centrals: CelulaCentralStatus[] = o.centrals.map((c) => ({ name: c.name, replicas: c.replicas, readyReplicas: c.readyReplicas, healthy: c.healthy }));
+  // Those with workers first, so that a selector matching more Centrals than the list holds
+  // (the API server would refuse the whole status) still lists where the workers are.
+  const withWorkers = (c: CentralObservation) => c.replicas + c.desired > 0;
+  const listed =
+    o.centrals.length <= STATUS_CENTRALS_MAX
+      ? o.centrals
+      : [...o.centrals.filter(withWorkers), ...o.centrals.filter((c) => !withWorkers(c))].slice(0, STATUS_CENTRALS_MAX).sort((a, b) => a.name.localeCompare(b.name));
+  const centrals: CelulaCentralStatus[] = listed.map((c) => ({ name: c.name, replicas: c.replicas, readyReplicas: c.readyReplicas, healthy: c.healthy }));
   const status: CelulaStatus = {
     observedGeneration: celula.metadata.generation ?? 0,
     conditions: mergeConditions(previous, celulaConditions(celula, o), celula.metadata.generation, now),
