@@ -33,7 +33,7 @@ export class BareCalls {
   private async readReplies(): Promise<void> {
     while (this.reading) {
       const taken = await this.inbox.take(1).catch(() => []);
-      for (const raw of taken) this.waiting.get((JSON.parse(raw) as { id: string }).id)?.();
+      for (const raw of taken) this.waiting.get((JSON.parse(raw.toString()) as { id: string }).id)?.();
       if (taken.length > 0) void this.store.repliesHandled(this.worker, taken).catch(() => undefined);
     }
   }

@@ -34,6 +34,8 @@ export interface CelulaKeys {
   config: string;
   /** HASH of counters: results by status, dead letters, claims. */
   stats: string;
+  /** HASH worker id → its clock minus Redis's (ms), as it last measured: workers check their clocks against each other's (docs/protocol.md §8, Clocks). */
+  clocks: string;
   /** LIST per worker: where a blocking move parks a dial request before the claim script takes it. */
   landing(workerId: string): string;
   /** SET per worker: request ids the worker holds. */
@@ -59,6 +61,7 @@ export function celulaKeys(celula: string, prefix: string = DEFAULT_PREFIX): Cel
     dead: `${base}:dead`,
     config: `${base}:config`,
     stats: `${base}:stats`,
+    clocks: `${base}:clocks`,
     landing: (w) => `${base}:w:${w}:landing`,
     workerCalls: (w) => `${base}:w:${w}:calls`,
     inbox: (w) => `${base}:w:${w}:inbox`,

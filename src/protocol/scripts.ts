@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
-const SCRIPT_NAMES = ['claim-7', 'heartbeat-1', 'transition-1', 'originated-2', 'complete-4', 'reject-5', 'release-5', 'recover-10', 'landing-4', 'slots-2', 'rate-1', 'replies-2'] as const;
+const SCRIPT_NAMES = ['claim-7', 'heartbeat-1', 'transition-1', 'originated-2', 'complete-4', 'reject-5', 'release-5', 'recover-10', 'landing-4', 'slots-2', 'rate-1', 'replies-2', 'reject-reply-3'] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 /** The per-call steps, which may also run for several calls in one script call (`runEach`). */
@@ -46,13 +46,17 @@ function eachSource(script: EachScriptName): string {
 
 export type ScriptReply = string | number | null | ScriptReply[];
 
+export type BufferReply = Buffer | number | null | BufferReply[];
+
 export interface ScriptRunner {
-  run(script: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<ScriptReply>;
+  run(script: ScriptName, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<ScriptReply>;
+  /** As `run`, with bulk replies as Buffers, byte for byte (ioredis decodes strings as UTF-8, lossily). */
+  runBuffer(script: ScriptName, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<BufferReply>;
   /** Runs `script` for each item (its ARGV) in one script call; the replies in item order. */
   runEach(script: EachScriptName, keys: readonly string[], items: ReadonlyArray<readonly (string | number)[]>): Promise<ScriptReply[]>;
 }
 
-type Command = (...a: (string | number)[]) => Promise<ScriptReply>;
+type Command = (...a: (string | number | Buffer)[]) => Promise<ScriptReply>;
 
 export function defineScripts(redis: Redis): ScriptRunner {
   const numberOfKeys = (name: ScriptName) => Number(/-(\d+)$/.exec(name)?.[1]);
@@ -66,6 +70,9 @@ export function defineScripts(redis: Redis): ScriptRunner {
   return {
     run(script, keys, args) {
       return command(commandName(script)).call(redis, ...keys, ...args);
+    },
+    async runBuffer(script, keys, args) {
+      return (await command(`${commandName(script)}Buffer`).call(redis, ...keys, ...args)) as unknown as BufferReply;
     },
     async runEach(script, keys, items) {
       const width = items[0]?.length ?? 0;

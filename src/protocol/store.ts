@@ -61,18 +61,42 @@ export const BLOCKING_REPLY_DEADLINE_MS = 5000;
 /**
  * `reply`, from a blocking command on `connection`; each time the connection stays ready but
  * silent past the deadline it is reconnected, and ioredis sends the command again there.
+ * The deadline starts again whenever the connection becomes ready (a reconnect, ours or
+ * not), so the command sent again gets the whole of it: a reconnect that took most of a
+ * deadline is not cut off while the command it re-sent is still blocking.
  * Not ioredis's `blockingTimeout`: it answers null and keeps the dead socket, and the command
  * it gave up on stays queued, to be sent again on a reconnect with its reply (a request or
  * ACK replies it moved) dropped.
  */
-async function beforeDeadline<T>(connection: Redis, reply: Promise<T>): Promise<T> {
-  const timer = setInterval(() => {
-    if (connection.status === 'ready') connection.disconnect(true);
-  }, BLOCKING_REPLY_DEADLINE_MS);
+function beforeDeadline<T>(connection: Redis, reply: Promise<T>): Promise<T> {
+  return replyWithin(connection, reply, BLOCKING_REPLY_DEADLINE_MS);
+}
+
+/**
+ * `reply`, from a command on `connection`; each time the connection stays ready but silent
+ * for `deadlineMs` (counted from the start, or from the connection's last 'ready') it is
+ * reconnected (`onStall` is told first), and ioredis sends unanswered commands again there:
+ * only for connections where every command is safe to run twice.
+ */
+export async function replyWithin<T>(connection: Redis, reply: Promise<T>, deadlineMs: number, onStall?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (connection.status === 'ready') {
+        onStall?.();
+        connection.disconnect(true);
+      }
+      arm();
+    }, deadlineMs);
+  };
+  arm();
+  connection.on('ready', arm);
   try {
     return await reply;
   } finally {
-    clearInterval(timer);
+    clearTimeout(timer);
+    connection.off('ready', arm);
   }
 }
 
@@ -105,16 +129,20 @@ export class ReplyInbox {
     this.scripts = defineScripts(connection);
   }
 
-  /** Blocks up to `timeoutSeconds` for a reply; takes every waiting one (up to 256), oldest first. */
-  async take(timeoutSeconds: number): Promise<string[]> {
+  /**
+   * Blocks up to `timeoutSeconds` for a reply; takes every waiting one (up to 256), oldest
+   * first. As Buffers, byte for byte: a reply that is not valid UTF-8 is removed by value
+   * only with its exact bytes.
+   */
+  async take(timeoutSeconds: number): Promise<Buffer[]> {
     // One round trip per wake however many replies wait: both are sent at once, and Redis
     // runs the script as soon as the blocking move returns (it moves none at a trickle).
     // Two commands, not an ioredis pipeline: after a reconnect ioredis sends again only the
     // unanswered ones, which a pipeline whose first reply had arrived would never write.
-    const first = this.connection.blmove(this.inbox, this.taken, 'RIGHT', 'LEFT', timeoutSeconds);
-    const rest = this.scripts.run('replies-2', [this.inbox, this.taken], [MORE_REPLIES]);
+    const first = this.connection.blmoveBuffer(this.inbox, this.taken, 'RIGHT', 'LEFT', timeoutSeconds);
+    const rest = this.scripts.runBuffer('replies-2', [this.inbox, this.taken], [MORE_REPLIES]);
     const [one, more] = await beforeDeadline(this.connection, Promise.all([first, rest]));
-    return [...(one === null ? [] : [one]), ...asStrings(more)];
+    return [...(one === null ? [] : [one]), ...(Array.isArray(more) ? more.filter((r): r is Buffer => Buffer.isBuffer(r)) : [])];
   }
 }
 
@@ -164,7 +192,7 @@ export class CelulaStore {
    */
   async deregister(workerId: string): Promise<void> {
     const k = this.keys;
-    await this.redis.multi().zrem(k.workers, workerId).hdel(k.workerInfo, workerId).del(k.landing(workerId), k.inbox(workerId), k.inboxTaken(workerId)).exec();
+    await this.redis.multi().zrem(k.workers, workerId).hdel(k.workerInfo, workerId).hdel(k.clocks, workerId).del(k.landing(workerId), k.inbox(workerId), k.inboxTaken(workerId)).exec();
   }
 
   /**
@@ -223,25 +251,31 @@ export class CelulaStore {
 
   /**
    * ACK replies taken from the inbox but not yet removed as handled, oldest first: what a
-   * take whose answer a dropped connection lost moved there.
+   * take whose answer a dropped connection lost moved there. Byte for byte, as `take`.
    */
-  async takenReplies(workerId: string): Promise<string[]> {
-    return (await this.redis.lrange(this.keys.inboxTaken(workerId), 0, -1)).reverse();
+  async takenReplies(workerId: string): Promise<Buffer[]> {
+    return (await this.redis.lrangeBuffer(this.keys.inboxTaken(workerId), 0, -1)).reverse();
   }
 
   /**
    * Removes handled replies (oldest first, as taken) from the taken list, by value: each is
    * then its last element, so no removal scans the list. By value, never by position: a
-   * take re-sent after a reconnect may have moved more than the worker knows of.
+   * take re-sent after a reconnect may have moved more than the worker knows of. By their
+   * exact bytes, as taken.
    */
-  async repliesHandled(workerId: string, raws: readonly string[]): Promise<void> {
+  async repliesHandled(workerId: string, raws: readonly Buffer[]): Promise<void> {
     const taken = this.keys.inboxTaken(workerId);
     await Promise.all(raws.map((raw) => this.redis.lrem(taken, -1, raw)));
   }
 
-  /** Dead-letters a malformed ACK reply and removes it from the taken list at once, so handling it again adds no second letter. */
-  async rejectReply(workerId: string, letter: DeadLetter): Promise<void> {
-    await this.redis.multi().lpush(this.keys.dead, JSON.stringify(letter)).hincrby(this.keys.stats, 'dead', 1).lrem(this.keys.inboxTaken(workerId), -1, letter.raw).exec();
+  /**
+   * Dead-letters a malformed ACK reply (`raw`, its exact bytes as taken) and removes it from
+   * the taken list in one script, which writes the letter only if the reply was still there:
+   * handling it again, or running the step again, adds no second letter.
+   */
+  async rejectReply(workerId: string, raw: Buffer, letter: DeadLetter): Promise<boolean> {
+    const k = this.keys;
+    return (await this.scripts.run('reject-reply-3', [k.inboxTaken(workerId), k.dead, k.stats], [raw, JSON.stringify(letter)])) === 1;
   }
 
   /**
@@ -305,6 +339,32 @@ export class CelulaStore {
   async redisTime(): Promise<number> {
     const [seconds, micros] = await this.redis.time();
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
+  /**
+   * Publishes this worker's clock offset (its clock minus Redis's, ms) and returns the
+   * offsets of the workers registered now (in `workers`), this one's included even before it
+   * registers, and the ids of entries left by workers no longer registered. Safe to re-send.
+   */
+  async publishClock(workerId: string, offsetMs: number): Promise<{ live: Map<string, number>; gone: string[] }> {
+    const k = this.keys;
+    const replies = await this.redis.multi().hset(k.clocks, workerId, String(Math.round(offsetMs))).hgetall(k.clocks).zrange(k.workers, 0, -1).exec();
+    const offsets = (replies?.[1]?.[1] ?? {}) as Record<string, string>;
+    const registered = new Set((replies?.[2]?.[1] ?? []) as string[]);
+    registered.add(workerId);
+    const live = new Map<string, number>();
+    const gone: string[] = [];
+    for (const [id, raw] of Object.entries(offsets)) {
+      const offset = Number(raw);
+      if (!registered.has(id)) gone.push(id);
+      else if (Number.isFinite(offset)) live.set(id, offset);
+    }
+    return { live, gone };
+  }
+
+  /** Drops the clock offsets of workers no longer registered. */
+  async forgetClocks(workerIds: readonly string[]): Promise<void> {
+    if (workerIds.length > 0) await this.redis.hdel(this.keys.clocks, ...workerIds);
   }
 
   async readConfig(): Promise<Record<string, string>> {

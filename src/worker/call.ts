@@ -40,6 +40,8 @@ export class LiveCall {
   cancelledByUs = false;
   /** Adopted from a dead peer: no OriginateResponse will come to us. */
   adopted = false;
+  /** The AMI link dropped while the call waited for its OriginateResponse: it may never come. */
+  responseMayBeLost = false;
   /** Mirrors the record's state in Redis, as far as this process moved it. */
   state: 'claimed' | 'originating' | 'originated' = 'claimed';
   published = false;
@@ -112,10 +114,10 @@ export class LiveCall {
   }
 
   outcomeKnown(): boolean {
-    // Seen Up (an event, or the central listing it) with no OriginateResponse: an async
-    // Originate's comes with the answer, so it was lost with the AMI link or is about to
-    // arrive; either way the dialled leg's Hangup ends an answered call, as for an adopted one.
-    if ((this.adopted || this.answeredAt !== null) && !this.responded) return this.primaryHungUp;
+    // No OriginateResponse will come (adopted), or may never come (lost with the AMI link):
+    // the dialled leg's Hangup ends the call. Otherwise it is awaited even after a Hangup,
+    // which the central may send first, for its Reason.
+    if ((this.adopted || this.responseMayBeLost) && !this.responded) return this.primaryHungUp;
     if (!this.responded) return false;
     if (this.reason === REASON.answered) return this.primaryHungUp;
     // A failure is final; the legs' Hangups only refine the cause (see settle in the tracker).

@@ -61,7 +61,7 @@ export const workerFile = z.object({
   originate: originateTemplate,
   /** What to do with a placed call when Multcall never sends its CodLigacao: see docs/protocol.md. */
   ack_timeout_policy: z.enum(['report', 'hangup']).default('report'),
-  /** Seconds between heartbeats; a worker silent for `lease` seconds is presumed dead. */
+  /** Seconds between heartbeats; a worker silent for `lease` seconds is presumed dead (lease ≥ 2 × heartbeat + 1). */
   heartbeat: seconds.default(2),
   lease: seconds.default(10),
   /** Seconds between Pings to the central; and how long without any answer before it counts as down (no calls taken or sent). */
@@ -116,8 +116,12 @@ export function settingsFrom(input: unknown, celula: string, env: NodeJS.Process
   const queue = file.Queues.find((q) => q.nome === celula);
   if (!queue) throw new ConfigError(`${source}: no entry in Queues has nome ${JSON.stringify(celula)} (have: ${file.Queues.map((q) => q.nome).join(', ')})`);
   if (file.ami_down_after <= file.ami_ping) throw new ConfigError(`${source}: ami_down_after (${file.ami_down_after}) must be longer than ami_ping (${file.ami_ping})`);
-  // Calls are sent only with more than a heartbeat left on the lease (see Worker.leaseHeld).
-  if (file.lease <= file.heartbeat) throw new ConfigError(`${source}: lease (${file.lease}) must be longer than heartbeat (${file.heartbeat})`);
+  // Calls are sent only with more than a heartbeat left on the lease (Worker.leaseHeld), and a
+  // heartbeat's answer may come a heartbeat and a round trip after the one before: the lease
+  // must outlast two heartbeats and a second (Worker.mayStillSend).
+  if (file.lease < 2 * file.heartbeat + 1) {
+    throw new ConfigError(`${source}: lease (${file.lease} s) must be at least 2 × heartbeat + 1 s (${2 * file.heartbeat + 1} s with heartbeat ${file.heartbeat} s): calls are sent only while more than a heartbeat is left on the lease`);
+  }
   const username = secretFrom(env, 'AMI_USERNAME') ?? file.central.username;
   if (username === undefined) throw new ConfigError(`${source}: the AMI user is missing: set central.username, or AMI_USERNAME or AMI_USERNAME_FILE (a file mounted from a Secret)`);
   if (!AMI_USERNAME.test(username)) throw new ConfigError(`the AMI user name from AMI_USERNAME(_FILE) must match ${AMI_USERNAME.source}`);

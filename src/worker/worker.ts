@@ -14,7 +14,7 @@
 import { Redis } from 'ioredis';
 import type { AmiClient, CallEvent, LiveChannel } from '../ami/types.js';
 import { AmiDisconnectedError, AmiTimeoutError, AmiValidationError } from '../ami/errors.js';
-import { CelulaStore, ReplyInbox, type CallRecord } from '../protocol/store.js';
+import { CelulaStore, ReplyInbox, replyWithin, type CallRecord } from '../protocol/store.js';
 import { ackReply, describeIssues, dialRequest, liveConfig, type CallResult, type CallStatus, type DialRequest, type DeadLetter } from '../protocol/messages.js';
 import type { Logger } from '../lib/log.js';
 import type { WorkerSettings } from './config.js';
@@ -49,12 +49,22 @@ const TRICKLE_SLOTS = 4;
  */
 export const UNCHECKED_GIVE_UP_MS = 600_000;
 /**
- * How far this worker's clock may be from Redis's before it takes no new request. Leases,
- * heartbeat deadlines and the record times a peer's `not-dialled` proof relies on are written
- * with each worker's own clock, and that proof allows a second of disagreement (a worker whose
- * clock is off by more can be taken over while alive, or take over a live peer).
+ * How far apart the clocks of two workers taking calls may be. Leases, heartbeat deadlines
+ * and the record times a peer's `not-dialled` proof relies on are written with each worker's
+ * own clock, and that proof allows a second of disagreement (a worker whose clock is off by
+ * more can be taken over while alive, or take over a live peer). A worker more than half of
+ * it from the median of the registered workers' clocks takes no new request (checkClock).
  */
 export const CLOCK_SKEW_LIMIT_MS = 1000;
+
+/** The least time a heartbeat may go unanswered before the command connection is taken for dead. */
+export const HEARTBEAT_REPLY_DEADLINE_MS = 5000;
+/** The shortest window in which an Originate may follow its transition to `originating` (Worker.mayStillSend). */
+export const SEND_WINDOW_FLOOR_MS = 500;
+/** Backoff between passes whose transition Redis answered too late to send: doubling from this… */
+const LATE_BACKOFF_MS = 100;
+/** …up to this. */
+const LATE_BACKOFF_MAX_MS = 5000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
@@ -103,7 +113,7 @@ export class Worker {
   private amiUpSince = Number.POSITIVE_INFINITY;
   private amiClosing = false;
   private redisUp = false;
-  /** Our clock agreed with Redis's (within CLOCK_SKEW_LIMIT_MS) at the last check. */
+  /** Our clock agreed with the other workers' (checkClock) at the last check. */
   private clockAgrees = true;
   /** After our own Redis reconnect, peers get one lease to heartbeat before we call them dead. */
   private recoveryPausedUntil = 0;
@@ -193,6 +203,8 @@ export class Worker {
     this.ami.on('down', (error: Error) => {
       this.amiUp = false;
       this.amiUpSince = Number.POSITIVE_INFINITY;
+      // What the central sent meanwhile is gone, OriginateResponses included.
+      for (const call of this.held.values()) if (call.state !== 'claimed' && !call.responded) call.responseMayBeLost = true;
       this.health.down();
       if (this.amiClosing) return;
       this.log.warn({ err: error.message }, 'AMI connection lost');
@@ -496,6 +508,8 @@ export class Worker {
       return;
     }
     let refused = 0;
+    /** Passes in a row whose transition Redis answered too late to send: for the backoff. */
+    let late = 0;
     for (;;) {
       // A token asked for alongside the claim serves the first round only; if that round
       // does not send, it goes unused (never saved for later: the rate would not hold).
@@ -541,6 +555,10 @@ export class Worker {
           this.drop(call.id, call);
           return;
         }
+        // A slow Redis answers the next pass late too: wait longer each time (each pass costs
+        // the central an Originate token and Redis two steps), up to LATE_BACKOFF_MAX_MS.
+        await sleep(Math.min(LATE_BACKOFF_MS * 2 ** late, LATE_BACKOFF_MAX_MS));
+        late = Math.min(late + 1, 16);
         continue;
       }
       call.state = 'originating';
@@ -622,26 +640,42 @@ export class Worker {
     }
   }
 
-  /** Our lease has more than a heartbeat left, by the last heartbeat Redis confirmed. */
-  private leaseHeld(): boolean {
-    return performance.now() - this.leaseRenewedAt < this.settings.leaseMs - this.settings.heartbeatMs;
+  /** Our lease has more than a heartbeat (and `marginMs`) left, by the last heartbeat Redis confirmed. */
+  private leaseHeld(marginMs = 0): boolean {
+    return performance.now() - this.leaseRenewedAt < this.settings.leaseMs - this.settings.heartbeatMs - marginMs;
   }
 
   /**
    * Whether the Originate of a call marked `originating` by a transition sent at `markedAt`
    * (performance.now()) may still be written. A peer reports such a call `cancelled`/
-   * `not-dialled` only after adopting it, which needs our lease to have lapsed (leaseMs after
-   * our last confirmed heartbeat, which an on-time heartbeat puts at most heartbeatMs before
-   * the mark), and once the central, listing its channels more than commandTimeoutMs after
-   * the record's `u` (our clock as we sent the transition), showed none of the call. A reply
-   * delayed by a partition or a frozen process can arrive after both. Sent within half the
-   * shorter of the two spans from the mark, with more than a heartbeat left on our lease, the
-   * Originate keeps the other half (and at least a heartbeat) to reach the central before such
-   * a listing: room for the network, and for the workers' clocks to disagree.
+   * `not-dialled` only after adopting it, which needs BOTH our lease to have lapsed (leaseMs
+   * after our last confirmed heartbeat, by the deadline that heartbeat wrote) AND the central,
+   * listing its channels more than commandTimeoutMs after the record's `u` (our clock as we
+   * sent the transition), to have shown none of the call. A reply delayed by a partition or a
+   * frozen process can arrive after both.
+   *
+   * The Originate is written only while our lease has more than a heartbeat left by the
+   * last heartbeat Redis confirmed (leaseHeld, checked here, at the moment of writing), and:
+   * - Within half of commandTimeoutMs (and of lease − heartbeat) from the mark, the `u`
+   *   condition alone rules the proof out: the Originate keeps the other half to reach the
+   *   central before such a listing (room for the network, and for the clocks to disagree).
+   * - Past that, up to the floor of SEND_WINDOW_FLOOR_MS (for a commandTimeoutMs under a
+   *   second, down to the 100 ms the Celula allows, where half of it is shorter than an
+   *   ordinary round trip to a busy Redis and no call would ever go out), the `u` condition
+   *   may already hold, and the lease condition rules the proof out instead: we write only
+   *   with more than a heartbeat plus CLOCK_SKEW_LIMIT_MS left on our lease. A peer's clock
+   *   is at most CLOCK_SKEW_LIMIT_MS ahead of ours (§8, Clocks), so it cannot see our lease
+   *   lapse until at least a heartbeat after we wrote, and then still needs a recovery pass
+   *   and a channel listing. (With the defaults, lease 10 s and heartbeat 2 s, that is 7 s
+   *   after the last confirmed heartbeat; lease ≥ 2 × heartbeat + 1 s, config.ts, keeps it
+   *   at least a heartbeat. A pass that finds too little is backed off and tried again.)
+   * - Never more than half of lease − heartbeat.
    */
   private mayStillSend(markedAt: number): boolean {
-    const window = Math.min(this.live.commandTimeoutMs, this.settings.leaseMs - this.settings.heartbeatMs) / 2;
-    return performance.now() - markedAt <= window && this.leaseHeld();
+    const elapsed = performance.now() - markedAt;
+    const leaseSpan = this.settings.leaseMs - this.settings.heartbeatMs;
+    if (elapsed <= Math.min(this.live.commandTimeoutMs, leaseSpan) / 2) return this.leaseHeld();
+    return elapsed <= Math.min(SEND_WINDOW_FLOOR_MS, leaseSpan / 2) && this.leaseHeld(CLOCK_SKEW_LIMIT_MS);
   }
 
   // ── ack ──────────────────────────────────────────────────────────────────────────────
@@ -685,7 +719,7 @@ export class Worker {
    * Handles replies, oldest first, then removes them from the taken list; the removals go
    * out with the steps they caused (auto-pipelining). Handling one again is harmless.
    */
-  private handleReplies(raws: readonly string[]): void {
+  private handleReplies(raws: readonly Buffer[]): void {
     if (raws.length === 0) return;
     const handled = raws.filter((raw) => this.onAckReply(raw));
     if (handled.length > 0) void this.persist(() => this.store.repliesHandled(this.id, handled));
@@ -696,7 +730,10 @@ export class Worker {
    * taken list in one step. A reply seen again (a take re-sent after a reconnect) finds its
    * call replied or gone, and changes nothing.
    */
-  private onAckReply(raw: string): boolean {
+  private onAckReply(bytes: Buffer): boolean {
+    // Not valid UTF-8 decodes lossily: judged (and quoted in a dead letter) as decoded, but
+    // removed from the taken list by its exact bytes.
+    const raw = bytes.toString('utf8');
     let parsed;
     try {
       parsed = ackReply.safeParse(JSON.parse(raw));
@@ -705,7 +742,7 @@ export class Worker {
     }
     if (!parsed?.success) {
       const letter: DeadLetter = { v: 1, code: 'invalid-ack-reply', reason: parsed ? describeIssues(parsed.error) : 'not valid JSON', id: null, celula: this.settings.celula, worker: this.id, at: this.now(), raw };
-      void this.persist(() => this.store.rejectReply(this.id, letter));
+      void this.persist(() => this.store.rejectReply(this.id, bytes, letter));
       return false;
     }
     const call = this.held.get(parsed.data.id);
@@ -785,7 +822,13 @@ export class Worker {
   private async heartbeat(): Promise<void> {
     const now = this.now();
     const sentAt = performance.now();
-    const present = await this.store.heartbeat(this.id, this.settings.leaseMs, now);
+    // A Redis host lost with no FIN or RST leaves this connection "ready" for as long as TCP
+    // retransmits (keepalive probes only idle sockets): a heartbeat unanswered past its
+    // deadline reconnects it, and ioredis sends again what was unanswered (every step on this
+    // connection is safe to run twice).
+    const present = await replyWithin(this.redis, this.store.heartbeat(this.id, this.settings.leaseMs, now), this.heartbeatDeadlineMs(), () =>
+      this.log.warn({ deadlineMs: this.heartbeatDeadlineMs() }, 'Redis did not answer a heartbeat in time; reconnecting'),
+    );
     // Only an extension counts, not registering again after a take-over: a transition that
     // raced the take-over must not be sent on the strength of the new registration.
     if (present) this.leaseRenewedAt = Math.max(this.leaseRenewedAt, sentAt);
@@ -797,26 +840,48 @@ export class Worker {
     }
   }
 
+  /** How long a heartbeat may go unanswered on a connection that claims to be ready. */
+  private heartbeatDeadlineMs(): number {
+    return Math.max(HEARTBEAT_REPLY_DEADLINE_MS, 2 * this.settings.heartbeatMs);
+  }
+
   /**
-   * Compares our clock with Redis's TIME, taken as read halfway through the round trip. A
-   * round trip too slow to tell a skew of CLOCK_SKEW_LIMIT_MS leaves the verdict as it was.
+   * Measures our clock against Redis's TIME (taken as read halfway through the round trip),
+   * publishes that offset, and compares it with the median offset of the registered workers
+   * (ours included) and Redis's own. A Redis host whose clock is off shifts every worker's
+   * offset alike and stops nobody (two or more workers outvote it); between two workers that
+   * disagree, it decides which goes on. A worker stands down only when it is the
+   * one that disagrees: more than half of CLOCK_SKEW_LIMIT_MS from that median, so that any
+   * two workers still taking calls are within CLOCK_SKEW_LIMIT_MS of each other. Alone, it
+   * has nobody to disagree with. Only a difference larger than the measurement's uncertainty
+   * (half the round trip) counts, so a slow round trip never stops a worker.
    */
   private async checkClock(): Promise<void> {
     const sentAt = performance.now();
     const localAtSend = this.now();
     const redisNow = await this.store.redisTime();
     const roundTrip = performance.now() - sentAt;
-    if (roundTrip / 2 >= CLOCK_SKEW_LIMIT_MS) return;
-    const skewMs = localAtSend + roundTrip / 2 - redisNow;
-    this.metrics.clockSkew.set(skewMs / 1000);
-    const agrees = Math.abs(skewMs) <= CLOCK_SKEW_LIMIT_MS;
+    const offsetMs = localAtSend + roundTrip / 2 - redisNow;
+    this.metrics.clockSkew.set(offsetMs / 1000);
+    const { live, gone } = await this.store.publishClock(this.id, offsetMs);
+    if (gone.length > 0) await this.store.forgetClocks(gone);
+    live.delete(this.id);
+    const peers = live.size;
+    // Redis's clock (offset 0) votes too: it settles two workers that disagree, where a median
+    // of the two alone would stop both.
+    const offsets = [...live.values(), offsetMs, 0].sort((a, b) => a - b);
+    const mid = offsets.length >> 1;
+    const median = offsets.length % 2 === 1 ? (offsets[mid] as number) : ((offsets[mid - 1] as number) + (offsets[mid] as number)) / 2;
+    const fromMedianMs = offsetMs - median;
+    const agrees = peers === 0 || Math.abs(fromMedianMs) - roundTrip / 2 <= CLOCK_SKEW_LIMIT_MS / 2;
     if (agrees === this.clockAgrees) return;
     this.clockAgrees = agrees;
+    const detail = { offsetMs: Math.round(offsetMs), fromMedianMs: Math.round(fromMedianMs), workers: peers + 1 };
     if (agrees) {
-      this.log.info({ skewMs: Math.round(skewMs) }, 'clock agrees with Redis again; taking calls');
+      this.log.info(detail, 'clock agrees with the other workers\' again; taking calls');
       this.kick();
     } else {
-      this.log.error({ skewMs: Math.round(skewMs), limitMs: CLOCK_SKEW_LIMIT_MS }, 'clock disagrees with Redis; taking no new calls until it agrees (calls held go on)');
+      this.log.error({ ...detail, limitMs: CLOCK_SKEW_LIMIT_MS / 2 }, 'clock disagrees with the other workers\'; taking no new calls until it agrees (calls held go on)');
     }
   }
 

@@ -63,7 +63,7 @@ describe('checking calls with the central', () => {
   /** A dead peer's call, left `originating` on `central` 3 s ago, while the worker under test was listening. */
   async function deadPeerLeftOriginating(central: string): Promise<string> {
     const s = stack as Stack;
-    await s.startWorker({ threads: 2, lease: 1, heartbeat: 0.25 }, 'listener');
+    await s.startWorker({ threads: 2, lease: 1.5, heartbeat: 0.25 }, 'listener');
     await sleep(5000); // listening for well over a lease
     const redis = s.redis.client();
     const store = new CelulaStore(redis, { celula: CELULA });
@@ -96,7 +96,7 @@ describe('recovering', () => {
   it('a request parked by a worker taken over while alive, which then died, is dialled once', async () => {
     stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 100 }) } });
     const s = stack;
-    await s.startWorker({ threads: 2, lease: 1, heartbeat: 0.25 }, 'listener');
+    await s.startWorker({ threads: 2, lease: 1.5, heartbeat: 0.25 }, 'listener');
     const redis = s.redis.client();
     const store = new CelulaStore(redis, { celula: CELULA });
     // Its lease lapsed (a stall): the listener takes over its calls.

@@ -52,12 +52,12 @@ describe('drain', () => {
   }, 60_000);
 
   it('hands live calls to a peer when the drain timeout is shorter than the calls', async () => {
-    const leaving = spawnWorker(stack.redis.port, stack.pbx, 'leaving', { threads: 300, drain_timeout: 1, lease: 1, heartbeat: 0.25 });
+    const leaving = spawnWorker(stack.redis.port, stack.pbx, 'leaving', { threads: 300, drain_timeout: 1, lease: 1.5, heartbeat: 0.25 });
     children.push(leaving);
     await stack.multcall.enqueue(Array.from({ length: 50 }, (_, i) => ({ v: 1 as const, id: `handoff-${i}`, number: `5511${String(600_000_000 + i)}` })));
     await until(() => stack.pbx.stats().liveChannels >= 50, 20_000, '50 live calls');
     // A peer on the same central, listening long enough to take over.
-    await stack.startWorker({ threads: 1, lease: 1, heartbeat: 0.25 }, 'peer');
+    await stack.startWorker({ threads: 1, lease: 1.5, heartbeat: 0.25 }, 'peer');
     await new Promise((r) => setTimeout(r, 1500));
     leaving.kill('SIGTERM');
     expect(await exited(leaving)).toBe(0);

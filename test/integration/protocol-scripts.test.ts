@@ -162,12 +162,13 @@ describe('ACK replies', () => {
     const inbox = new ReplyInbox(connection, store.keys, 'w1');
     const reply = (id: string) => JSON.stringify({ v: 1, id, codLigacao: id });
     await redis.lpush(store.keys.inbox('w1'), reply('a'), reply('b'), reply('c'));
-    expect(await inbox.take(1)).toEqual([reply('a'), reply('b'), reply('c')]);
+    const text = (raws: Buffer[]) => raws.map((r) => r.toString());
+    expect(text(await inbox.take(1))).toEqual([reply('a'), reply('b'), reply('c')]);
     expect(await redis.llen(store.keys.inbox('w1'))).toBe(0);
     // Until removed, a reconnecting worker finds them again.
-    expect(await store.takenReplies('w1')).toEqual([reply('a'), reply('b'), reply('c')]);
-    await store.repliesHandled('w1', [reply('a'), reply('b')]);
-    expect(await store.takenReplies('w1')).toEqual([reply('c')]);
+    expect(text(await store.takenReplies('w1'))).toEqual([reply('a'), reply('b'), reply('c')]);
+    await store.repliesHandled('w1', [Buffer.from(reply('a')), Buffer.from(reply('b'))]);
+    expect(text(await store.takenReplies('w1'))).toEqual([reply('c')]);
     await redis.lpush(store.keys.inbox('w1'), reply('d'));
     await store.deregister('w1');
     expect(await redis.exists(store.keys.inbox('w1'), store.keys.inboxTaken('w1'))).toBe(0);

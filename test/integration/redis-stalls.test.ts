@@ -32,6 +32,8 @@ interface Link {
   name?: string;
   /** Goes silent at Redis's first reply that carries data (not a timeout's nil or an empty array); that reply is lost. */
   silentOnData?: () => void;
+  /** Redis's replies arrive this much later (ms), in order. */
+  delayMs: number;
 }
 
 /** Replies that carry nothing: a blocking command that timed out, a script that moved nothing. */
@@ -41,6 +43,10 @@ const SETNAME = /setname\r\n\$\d+\r\n([^\r]*)\r\n/i;
 /** A TCP proxy to Redis whose connections can be made to answer late, or never. */
 class StallingProxy {
   readonly links = new Set<Link>();
+  /** Connections accepted so far. */
+  accepted = 0;
+  /** A new connection's first bytes reach Redis only this much later (ms): a slow reconnect. */
+  connectDelayMs = 0;
   private marker: string | undefined;
   private seen = new Map<string, number>();
 
@@ -91,6 +97,25 @@ class StallingProxy {
     });
   }
 
+  /** Redis's replies on the open connection named `name` arrive `ms` later (a slow Redis, or a slow network). */
+  delayReplies(name: string, ms: number): void {
+    const link = [...this.links].find((l) => l.name === name);
+    if (!link) throw new Error(`no connection named ${name}`);
+    link.delayMs = ms;
+  }
+
+  /** The open connection named `name` goes silent both ways, as if its Redis host vanished; new ones work. */
+  blackHoleNamed(name: string): void {
+    const link = [...this.links].find((l) => l.name === name);
+    if (!link) throw new Error(`no connection named ${name}`);
+    link.silent = true;
+  }
+
+  /** Open connections named `name`. */
+  named(name: string): number {
+    return [...this.links].filter((l) => l.name === name).length;
+  }
+
   /** Every open connection goes silent both ways, as if the Redis host vanished; new ones work. */
   blackHole(): void {
     for (const link of this.links) link.silent = true;
@@ -106,8 +131,13 @@ class StallingProxy {
 
   private accept(client: Socket, targetPort: number): void {
     const upstream = connect(targetPort, '127.0.0.1');
-    const link: Link = { client, upstream, holding: false, held: [], silent: false };
+    const link: Link = { client, upstream, holding: false, held: [], silent: false, delayMs: 0 };
     this.links.add(link);
+    this.accepted += 1;
+    if (this.connectDelayMs > 0) {
+      client.pause();
+      setTimeout(() => client.resume(), this.connectDelayMs);
+    }
     client.on('data', (chunk: Buffer) => {
       if (link.silent) return;
       link.name ??= SETNAME.exec(chunk.toString('latin1'))?.[1];
@@ -126,6 +156,7 @@ class StallingProxy {
         return;
       }
       if (link.holding) link.held.push(chunk);
+      else if (link.delayMs > 0) setTimeout(() => client.write(chunk), link.delayMs);
       else client.write(chunk);
     });
     const drop = () => {
@@ -209,6 +240,45 @@ describe('a late reply to the transition to originating', () => {
   }, 40_000);
 });
 
+describe('a Redis slower to answer than half of Timeout_Command_Response', () => {
+  it('still gets calls dialled, once each: the send window has a floor', async () => {
+    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 100 }) } });
+    const s = stack;
+    // The shortest Timeout_Command_Response the Celula allows: half of it is 50 ms.
+    await startStalledWorker(s, 'stalled', { lease: 4, heartbeat: 0.5, Timeout_Command_Response: 0.1 });
+    await sleep(500);
+    proxy?.delayReplies('stalled:cmd', 150);
+    await sleep(1000);
+    const ids = ['slow-1', 'slow-2'];
+    await s.multcall.enqueue(ids.map((id, i) => ({ v: 1 as const, id, number: `551190000002${i}` })));
+    await s.multcall.waitForResults(ids.length, 20_000);
+    for (const id of ids) {
+      expect(s.multcall.results.get(id)).toMatchObject({ status: 'answered', worker: 'stalled', attempts: 1 });
+      expect(s.pbx.originateLog().filter((o) => o.requestId === id)).toHaveLength(1);
+    }
+  }, 40_000);
+});
+
+describe('the command connection to a Redis host that vanished without closing it', () => {
+  it('is reconnected once a heartbeat goes unanswered, and a request pushed meanwhile is dialled once', async () => {
+    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 100 }) } });
+    const s = stack;
+    await startStalledWorker(s, 'stalled', { lease: 2, heartbeat: 0.5 });
+    await sleep(1000);
+    const p = proxy as StallingProxy;
+    expect(p.named('stalled:cmd')).toBe(1);
+    const started = performance.now();
+    p.blackHoleNamed('stalled:cmd');
+    await s.multcall.enqueue([{ v: 1, id: 'after-vanish', number: '5511900000030' }]);
+    // The worker drops the silent connection (the proxy sees it close) and opens a new one.
+    await until(() => p.links.size > 0 && [...p.links].filter((l) => l.name === 'stalled:cmd' && !l.silent).length === 1 && ![...p.links].some((l) => l.name === 'stalled:cmd' && l.silent), 10_000, 'the command connection reconnected');
+    expect(performance.now() - started).toBeLessThan(5000 + 3000);
+    await s.multcall.waitForResults(1, 15_000);
+    expect(s.multcall.results.get('after-vanish')).toMatchObject({ status: 'answered', worker: 'stalled' });
+    expect(s.pbx.originateLog().filter((o) => o.requestId === 'after-vanish')).toHaveLength(1);
+  }, 40_000);
+});
+
 describe('ACK replies taken by a command whose answer never arrived', () => {
   it('are still handled once the inbox connection reconnects: every result carries its CodLigacao', async () => {
     // Multcall takes the ACKs but does not answer: the test answers, at the chosen moment.
@@ -259,6 +329,18 @@ describe('a blocking wait on a connection whose Redis went silent', () => {
     expect(performance.now() - started).toBeLessThan(BLOCKING_REPLY_DEADLINE_MS + 3000);
     expect(await direct.lrange(keys.landing('w1'), 0, -1)).toHaveLength(1);
   }, 20_000);
+
+  it('gives a command re-sent on a slow reconnect its whole deadline', async () => {
+    const { blocking } = await silentConnection();
+    const reconnects = proxy as StallingProxy;
+    // The reconnect becomes ready shortly before the first deadline would pass again.
+    reconnects.connectDelayMs = BLOCKING_REPLY_DEADLINE_MS - 700;
+    const keys = celulaKeys(CELULA);
+    const moved = await CelulaStore.waitForRequest(blocking, keys, 'w1', 1);
+    expect(moved).toBe(false);
+    // The first connection and one reconnect: the re-sent wait was not cut off.
+    expect(reconnects.accepted).toBe(2);
+  }, 30_000);
 
   it('for ACK replies reconnects within the deadline and takes them', async () => {
     const { blocking, direct, keys } = await silentConnection();

@@ -39,27 +39,29 @@ describe('CallTracker', () => {
     expect(call).toMatchObject({ responded: true, reason: 4 });
   });
 
-  it('ends a call seen Up on its dialled leg\'s Hangup when its OriginateResponse was lost; one still ringing waits for it', () => {
+  it('ends a call whose OriginateResponse the AMI link lost on its dialled leg\'s Hangup; otherwise the response is awaited for its Reason', () => {
     const ended: LiveCall[] = [];
     const tracker = new CallTracker((c) => ended.push(c));
-    const up = new LiveCall('req-up', null, 0);
-    const ringing = new LiveCall('req-ringing', null, 0);
-    for (const [call, uid] of [[up, 'mc1-req-up'], [ringing, 'mc1-req-ringing']] as const) {
+    const lost = new LiveCall('req-lost', null, 0);
+    const early = new LiveCall('req-early', null, 0);
+    for (const [call, uid] of [[lost, 'mc1-req-lost'], [early, 'mc1-req-early']] as const) {
       tracker.watchAction(call, `w/${call.id}/1`);
       call.channelIds = [uid];
       call.primary = uid;
       tracker.watchUniqueid(call, uid);
+      call.answeredAt = 1000; // seen Up (an event, or the central listing it)
     }
-    // The central listed `up` Up after the AMI link came back (the worker notes when it answered).
-    up.answeredAt = 1000;
-    tracker.route({ kind: 'hangup', uniqueid: 'mc1-req-up', channel: 'PJSIP/carrier-1', cause: 16, causeTxt: 'Normal Clearing' });
-    // A ringing call's OriginateResponse is still to come, with the Reason that classifies it.
-    tracker.route({ kind: 'hangup', uniqueid: 'mc1-req-ringing', channel: 'PJSIP/carrier-2', cause: 16, causeTxt: 'Normal Clearing' });
-    expect(ended).toEqual([up]);
-    expect(up.status()).toBe('answered');
-    tracker.route({ kind: 'originate-response', channel: 'PJSIP/5511900000005@carrier', actionId: 'w/req-ringing/1', success: false, reason: 3 });
-    expect(ended).toEqual([up, ringing]);
-    expect(ringing.status()).toBe('no-answer');
+    // The link dropped while `lost` waited for its response; it came back with the call still up.
+    lost.responseMayBeLost = true;
+    tracker.route({ kind: 'hangup', uniqueid: 'mc1-req-lost', channel: 'PJSIP/carrier-1', cause: 16, causeTxt: 'Normal Clearing' });
+    // A Hangup the central sent before the OriginateResponse (it does not order them): the response still comes.
+    tracker.route({ kind: 'hangup', uniqueid: 'mc1-req-early', channel: 'PJSIP/carrier-2', cause: 16, causeTxt: 'Normal Clearing' });
+    expect(ended).toEqual([lost]);
+    expect(lost.status()).toBe('answered');
+    tracker.route({ kind: 'originate-response', channel: 'PJSIP/5511900000005@carrier', actionId: 'w/req-early/1', success: true, reason: 4 });
+    expect(ended).toEqual([lost, early]);
+    expect(early).toMatchObject({ reason: 4 });
+    expect(early.status()).toBe('answered');
   });
 
   it('gives a call taken over from a dead peer the answer to that peer\'s Originate', () => {
