@@ -342,22 +342,23 @@ export class CelulaStore {
   }
 
   /**
-   * Publishes this worker's clock offset (its clock minus Redis's, ms) and returns the
-   * offsets of the workers registered now (in `workers`), this one's included even before it
-   * registers, and the ids of entries left by workers no longer registered. Safe to re-send.
+   * Publishes this worker's clock offset (its clock minus Redis's, ms, measured at Redis time
+   * `at`) and returns the offsets of the workers registered now (in `workers`) measured since
+   * `since` (Redis time), this one's included even before it registers, and the ids of
+   * entries left by workers no longer registered. Safe to re-send.
    */
-  async publishClock(workerId: string, offsetMs: number): Promise<{ live: Map<string, number>; gone: string[] }> {
+  async publishClock(workerId: string, offsetMs: number, at: number, since: number): Promise<{ live: Map<string, number>; gone: string[] }> {
     const k = this.keys;
-    const replies = await this.redis.multi().hset(k.clocks, workerId, String(Math.round(offsetMs))).hgetall(k.clocks).zrange(k.workers, 0, -1).exec();
+    const replies = await this.redis.multi().hset(k.clocks, workerId, `${Math.round(offsetMs)}@${at}`).hgetall(k.clocks).zrange(k.workers, 0, -1).exec();
     const offsets = (replies?.[1]?.[1] ?? {}) as Record<string, string>;
     const registered = new Set((replies?.[2]?.[1] ?? []) as string[]);
     registered.add(workerId);
     const live = new Map<string, number>();
     const gone: string[] = [];
     for (const [id, raw] of Object.entries(offsets)) {
-      const offset = Number(raw);
+      const [offset, measuredAt] = raw.split('@').map(Number);
       if (!registered.has(id)) gone.push(id);
-      else if (Number.isFinite(offset)) live.set(id, offset);
+      else if (Number.isFinite(offset) && Number(measuredAt) >= since) live.set(id, offset as number);
     }
     return { live, gone };
   }

@@ -52,11 +52,13 @@ export const UNCHECKED_GIVE_UP_MS = 600_000;
  * How far apart the clocks of two workers taking calls may be. Leases, heartbeat deadlines
  * and the record times a peer's `not-dialled` proof relies on are written with each worker's
  * own clock, and that proof allows a second of disagreement (a worker whose clock is off by
- * more can be taken over while alive, or take over a live peer). A worker more than half of
- * it from the median of the registered workers' clocks takes no new request (checkClock).
+ * more can be taken over while alive, or take over a live peer). A worker whose clock is too
+ * far from the median of the registered workers' takes no new request (checkClock).
  */
 export const CLOCK_SKEW_LIMIT_MS = 1000;
 
+/** A clock measured over a longer round trip than this is not judged (its error is up to half of it). */
+export const CLOCK_MEASURE_MAX_ROUND_TRIP_MS = 200;
 /** The least time a heartbeat may go unanswered before the command connection is taken for dead. */
 export const HEARTBEAT_REPLY_DEADLINE_MS = 5000;
 /** The shortest window in which an Originate may follow its transition to `originating` (Worker.mayStillSend). */
@@ -242,7 +244,7 @@ export class Worker {
 
     this.every(1000, () => this.reloadConfig());
     this.every(this.settings.heartbeatMs, () => this.heartbeat());
-    this.every(this.settings.heartbeatMs, () => this.checkClock());
+    this.every(this.clockCheckMs(), () => this.checkClock());
     this.every(Math.min(250, this.settings.amiPingMs), async () => this.health.tick());
     this.every(this.settings.heartbeatMs, () => this.recoverPeers());
     this.every(Math.max(5000, this.settings.leaseMs), () => this.sweepOrphans());
@@ -400,8 +402,9 @@ export class Worker {
           continue;
         }
         if (!this.clockAgrees) {
-          // What we hold goes on; what a blocking move parked goes back for a peer to take.
-          await this.standDown(false);
+          // Calls placed go on; undialled ones (and what a blocking move parked) go back for a
+          // peer to take: the fresh-step rule assumes our clock is near our peers'.
+          await this.standDown(true);
           await this.waitForKick(200);
           continue;
         }
@@ -517,7 +520,7 @@ export class Worker {
       token = undefined;
       // Still `claimed`: the drain, or the claim loop when the central stops answering, gives it back.
       if (this.stopping || !this.owns(call)) return;
-      if (!this.centralUp() || !this.leaseHeld()) {
+      if (!this.centralUp() || !this.leaseHeld() || !this.clockAgrees) {
         await sleep(100);
         continue;
       }
@@ -562,6 +565,7 @@ export class Worker {
         continue;
       }
       call.state = 'originating';
+      call.responseMayBeLost = false; // this Originate's response is still to come
       call.attempt = attempt;
       call.actionId = originate.actionId;
       call.channelIds = channelId && otherChannelId ? [channelId, otherChannelId] : [];
@@ -656,10 +660,11 @@ export class Worker {
    *
    * The Originate is written only while our lease has more than a heartbeat left by the
    * last heartbeat Redis confirmed (leaseHeld, checked here, at the moment of writing), and:
-   * - Within half of commandTimeoutMs (and of lease − heartbeat) from the mark, the `u`
-   *   condition alone rules the proof out: the Originate keeps the other half to reach the
-   *   central before such a listing (room for the network, and for the clocks to disagree).
-   * - Past that, up to the floor of SEND_WINDOW_FLOOR_MS (for a commandTimeoutMs under a
+   * - Within half of commandTimeoutMs (and of lease − heartbeat) from the mark, less
+   *   CLOCK_SKEW_LIMIT_MS (a peer's clock may be that much ahead), the `u` condition alone
+   *   rules the proof out: the Originate keeps the other half to reach the central before
+   *   such a listing.
+   * - Past that, up to that half or the floor of SEND_WINDOW_FLOOR_MS, whichever is longer (for a commandTimeoutMs under a
    *   second, down to the 100 ms the Celula allows, where half of it is shorter than an
    *   ordinary round trip to a busy Redis and no call would ever go out), the `u` condition
    *   may already hold, and the lease condition rules the proof out instead: we write only
@@ -674,8 +679,11 @@ export class Worker {
   private mayStillSend(markedAt: number): boolean {
     const elapsed = performance.now() - markedAt;
     const leaseSpan = this.settings.leaseMs - this.settings.heartbeatMs;
-    if (elapsed <= Math.min(this.live.commandTimeoutMs, leaseSpan) / 2) return this.leaseHeld();
-    return elapsed <= Math.min(SEND_WINDOW_FLOOR_MS, leaseSpan / 2) && this.leaseHeld(CLOCK_SKEW_LIMIT_MS);
+    const half = Math.min(this.live.commandTimeoutMs, leaseSpan) / 2;
+    // The peer's clock may be CLOCK_SKEW_LIMIT_MS ahead: the `u` condition holds for it that
+    // much sooner, so it protects alone only that much inside the first half.
+    if (elapsed <= half - CLOCK_SKEW_LIMIT_MS) return this.leaseHeld();
+    return elapsed <= Math.max(half, Math.min(SEND_WINDOW_FLOOR_MS, leaseSpan / 2)) && this.leaseHeld(CLOCK_SKEW_LIMIT_MS);
   }
 
   // ── ack ──────────────────────────────────────────────────────────────────────────────
@@ -698,6 +706,8 @@ export class Worker {
         this.handleReplies(await this.replies.take(1));
       } catch (error) {
         if (this.closing) return;
+        // The blocking move may have taken a reply before the rest of the take failed.
+        await this.handleTakenReplies().catch(() => undefined);
         this.log.debug({ err: (error as Error).message }, 'inbox read failed; retrying');
         await sleep(200);
       }
@@ -850,20 +860,23 @@ export class Worker {
    * publishes that offset, and compares it with the median offset of the registered workers
    * (ours included) and Redis's own. A Redis host whose clock is off shifts every worker's
    * offset alike and stops nobody (two or more workers outvote it); between two workers that
-   * disagree, it decides which goes on. A worker stands down only when it is the
-   * one that disagrees: more than half of CLOCK_SKEW_LIMIT_MS from that median, so that any
-   * two workers still taking calls are within CLOCK_SKEW_LIMIT_MS of each other. Alone, it
-   * has nobody to disagree with. Only a difference larger than the measurement's uncertainty
-   * (half the round trip) counts, so a slow round trip never stops a worker.
+   * disagree, it decides which goes on. A worker stands down only when it is the one that
+   * disagrees: more than (CLOCK_SKEW_LIMIT_MS − CLOCK_MEASURE_MAX_ROUND_TRIP_MS) / 2 from that
+   * median, so that any two workers still taking calls are within CLOCK_SKEW_LIMIT_MS of each
+   * other. Alone, it has nobody to disagree with. Offsets older than three checks are left
+   * out, and a measurement over a slow round trip is neither published nor judged.
    */
   private async checkClock(): Promise<void> {
     const sentAt = performance.now();
     const localAtSend = this.now();
     const redisNow = await this.store.redisTime();
     const roundTrip = performance.now() - sentAt;
+    // Too slow a round trip (a busy Redis, or our own queue of commands ahead of it) cannot
+    // tell: neither published nor judged, and the verdict stands until a clean measurement.
+    if (roundTrip > CLOCK_MEASURE_MAX_ROUND_TRIP_MS) return;
     const offsetMs = localAtSend + roundTrip / 2 - redisNow;
     this.metrics.clockSkew.set(offsetMs / 1000);
-    const { live, gone } = await this.store.publishClock(this.id, offsetMs);
+    const { live, gone } = await this.store.publishClock(this.id, offsetMs, redisNow, redisNow - 3 * this.clockCheckMs());
     if (gone.length > 0) await this.store.forgetClocks(gone);
     live.delete(this.id);
     const peers = live.size;
@@ -873,7 +886,9 @@ export class Worker {
     const mid = offsets.length >> 1;
     const median = offsets.length % 2 === 1 ? (offsets[mid] as number) : ((offsets[mid - 1] as number) + (offsets[mid] as number)) / 2;
     const fromMedianMs = offsetMs - median;
-    const agrees = peers === 0 || Math.abs(fromMedianMs) - roundTrip / 2 <= CLOCK_SKEW_LIMIT_MS / 2;
+    // Each offset is off by at most half its round trip: two workers within this of one median
+    // are within CLOCK_SKEW_LIMIT_MS of each other.
+    const agrees = peers === 0 || Math.abs(fromMedianMs) <= (CLOCK_SKEW_LIMIT_MS - CLOCK_MEASURE_MAX_ROUND_TRIP_MS) / 2;
     if (agrees === this.clockAgrees) return;
     this.clockAgrees = agrees;
     const detail = { offsetMs: Math.round(offsetMs), fromMedianMs: Math.round(fromMedianMs), workers: peers + 1 };
@@ -881,8 +896,13 @@ export class Worker {
       this.log.info(detail, 'clock agrees with the other workers\' again; taking calls');
       this.kick();
     } else {
-      this.log.error({ ...detail, limitMs: CLOCK_SKEW_LIMIT_MS / 2 }, 'clock disagrees with the other workers\'; taking no new calls until it agrees (calls held go on)');
+      this.log.error({ ...detail, limitMs: (CLOCK_SKEW_LIMIT_MS - CLOCK_MEASURE_MAX_ROUND_TRIP_MS) / 2 }, 'clock disagrees with the other workers\'; taking no new calls until it agrees (calls placed go on)');
     }
+  }
+
+  /** Clocks drift slowly, and each check reads every worker's entry: not every heartbeat. */
+  private clockCheckMs(): number {
+    return 5 * this.settings.heartbeatMs;
   }
 
   private onRedisReady(): void {

@@ -236,7 +236,9 @@ describe('a late reply to the transition to originating', () => {
     expect(s.pbx.originateLog().filter((o) => o.requestId === 'late-2')).toHaveLength(1);
     // The late answer was not acted on: back to claimed (its token is this one + /unsent),
     // and the Originate went out after a second transition.
-    expect(proxy?.count('stalled/late-2/1')).toBe(3);
+    // (More passes may follow: with a 2 s lease a step is sent only within half a second of a
+    // confirmed heartbeat, lease − heartbeat − the clocks' second.)
+    expect(proxy?.count('stalled/late-2/1')).toBeGreaterThanOrEqual(3);
   }, 40_000);
 });
 

@@ -185,6 +185,10 @@ describe('status', () => {
     expect(status.centrals?.map((c) => c.name)).toContain('pbx-299');
     expect(status.centrals?.map((c) => c.name)).toEqual([...(status.centrals ?? []).map((c) => c.name)].sort());
     expect(() => parseCelula({ ...celula, status })).not.toThrow();
+    // Condition messages name a few and count the rest (the API server caps a message at 32 KiB).
+    const down = many.map((c) => ({ ...c, name: `${c.name}-${'x'.repeat(55)}`, healthy: false, problem: 'Timeout' }));
+    for (const condition of celulaConditions(celula, { ...obs, centrals: down })) expect(condition.message.length).toBeLessThan(4096);
+    expect(celulaConditions(celula, { ...obs, centrals: down }).find((x) => x.type === 'CentralsAvailable')?.message).toContain('and 280 more');
   });
 });
 

@@ -41,11 +41,18 @@ export interface Observation {
   scale?: ScaleView;
 }
 
+/** Names in a condition message: the first few and a count, so that a message stays far under the API's limit. */
+const NAMES_IN_A_MESSAGE = 20;
+function listed(names: readonly string[], separator = ', '): string {
+  if (names.length <= NAMES_IN_A_MESSAGE) return names.join(separator);
+  return `${names.slice(0, NAMES_IN_A_MESSAGE).join(separator)}${separator}and ${names.length - NAMES_IN_A_MESSAGE} more`;
+}
+
 export function celulaConditions(celula: Celula, o: Observation): ConditionInput[] {
   const healthy = o.centrals.filter((c) => c.healthy);
   const unhealthy = o.centrals.filter((c) => !c.healthy);
-  const describeUnhealthy = unhealthy.map((c) => `${c.name}${c.problem ? ` (${c.problem})` : ''}`).join(', ');
-  const missing = o.missing.length ? ` Not found: ${o.missing.join(', ')}.` : '';
+  const describeUnhealthy = listed(unhealthy.map((c) => `${c.name}${c.problem ? ` (${c.problem})` : ''}`));
+  const missing = o.missing.length ? ` Not found: ${listed(o.missing)}.` : '';
 
   let centrals: ConditionInput;
   if (o.centrals.length === 0) {
@@ -70,10 +77,10 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
       type: 'CentralsAvailable',
       status: 'True',
       reason: 'SomeCentralsUnavailable',
-      message: `Placing calls on ${healthy.map((c) => c.name).join(', ')}.${unhealthy.length ? ` No workers on: ${describeUnhealthy}.` : ''}${missing}`,
+      message: `Placing calls on ${listed(healthy.map((c) => c.name))}.${unhealthy.length ? ` No workers on: ${describeUnhealthy}.` : ''}${missing}`,
     };
   } else {
-    centrals = { type: 'CentralsAvailable', status: 'True', reason: 'CentralsReady', message: `Placing calls on ${healthy.map((c) => c.name).join(', ')}.` };
+    centrals = { type: 'CentralsAvailable', status: 'True', reason: 'CentralsReady', message: `Placing calls on ${listed(healthy.map((c) => c.name))}.` };
   }
 
   const ready = o.centrals.reduce((n, c) => n + c.readyReplicas, 0);
@@ -81,7 +88,7 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
   if (o.queueConflict) {
     workers = { type: 'WorkersAvailable', status: 'False', reason: 'QueueConflict', message: o.queueConflict };
   } else if (o.applyErrors?.length) {
-    workers = { type: 'WorkersAvailable', status: 'False', reason: 'ApplyFailed', message: `The API server refused the workers' objects: ${o.applyErrors.join('; ')}` };
+    workers = { type: 'WorkersAvailable', status: 'False', reason: 'ApplyFailed', message: `The API server refused the workers' objects: ${listed(o.applyErrors, '; ')}` };
   } else if (o.desiredTotal === 0) {
     workers = { type: 'WorkersAvailable', status: 'True', reason: 'ScaledToZero', message: 'No worker replicas are wanted.' };
   } else if (healthy.length === 0) {
@@ -93,7 +100,7 @@ export function celulaConditions(celula: Celula, o: Observation): ConditionInput
       status: 'False',
       reason: failures.length ? 'PodsNotCreated' : 'WorkersNotReady',
       message: failures.length
-        ? `${ready} of ${o.desiredTotal - o.unplaced} worker pods are ready; pods could not be created ${failures.join('; ')}.${failures.some((f) => /serviceaccount .*not found/i.test(f)) ? ` The workers' ServiceAccount is made by the chart in the namespaces it is told of: add ${celula.metadata.namespace ?? 'this namespace'} to workers.serviceAccount.extraNamespaces (or watchNamespaces).` : ''}`
+        ? `${ready} of ${o.desiredTotal - o.unplaced} worker pods are ready; pods could not be created ${listed(failures, '; ')}.${failures.some((f) => /serviceaccount .*not found/i.test(f)) ? ` The workers' ServiceAccount is made by the chart in the namespaces it is told of: add ${celula.metadata.namespace ?? 'this namespace'} to workers.serviceAccount.extraNamespaces (or watchNamespaces).` : ''}`
         : `${ready} of ${o.desiredTotal - o.unplaced} worker pods are ready. kubectl get pods -l ${o.selector} shows which are not.`,
     };
   } else if (o.unplaced > 0) {

@@ -21,6 +21,8 @@ export function qualifiedHost(namespace: string, host: string): string {
 
 /** How long what a short name turned out to be is reused. */
 const KNOWN_FOR_MS = 30_000;
+/** A lookup has no timeout of its own (and holds one of libuv's few threads): a DNS this slow says nothing. */
+const LOOKUP_TIMEOUT_MS = 2000;
 
 /**
  * `qualifiedHost`, then `outside` (if any) for an operator that is not in the cluster. In the
@@ -39,7 +41,9 @@ export function specAddress(outside?: AddressResolver, resolves: (host: string) 
     if (seen && now - seen.at < KNOWN_FOR_MS) return { host: seen.host, port };
     let chosen = name;
     try {
-      await resolves(name);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, LOOKUP_TIMEOUT_MS)));
+      await Promise.race([resolves(name), late]).finally(() => clearTimeout(timer));
     } catch (error) {
       // Only "no such name": a DNS that does not answer says nothing about the name.
       const code = (error as NodeJS.ErrnoException).code;
