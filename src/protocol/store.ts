@@ -100,6 +100,19 @@ export async function replyWithin<T>(connection: Redis, reply: Promise<T>, deadl
   }
 }
 
+/** Offsets (`offset@redis time`) of registered workers measured since `since`, and entries of workers gone. */
+function liveClocks(offsets: Record<string, string>, workers: string[], self: string, since: number): { live: Map<string, number>; gone: string[] } {
+  const registered = new Set(workers).add(self);
+  const live = new Map<string, number>();
+  const gone: string[] = [];
+  for (const [id, raw] of Object.entries(offsets)) {
+    const [offset, measuredAt] = raw.split('@').map(Number);
+    if (!registered.has(id)) gone.push(id);
+    else if (Number.isFinite(offset) && Number(measuredAt) >= since) live.set(id, offset as number);
+  }
+  return { live, gone };
+}
+
 function asStrings(reply: ScriptReply): string[] {
   return Array.isArray(reply) ? reply.map((r) => String(r)) : [];
 }
@@ -350,17 +363,14 @@ export class CelulaStore {
   async publishClock(workerId: string, offsetMs: number, at: number, since: number): Promise<{ live: Map<string, number>; gone: string[] }> {
     const k = this.keys;
     const replies = await this.redis.multi().hset(k.clocks, workerId, `${Math.round(offsetMs)}@${at}`).hgetall(k.clocks).zrange(k.workers, 0, -1).exec();
-    const offsets = (replies?.[1]?.[1] ?? {}) as Record<string, string>;
-    const registered = new Set((replies?.[2]?.[1] ?? []) as string[]);
-    registered.add(workerId);
-    const live = new Map<string, number>();
-    const gone: string[] = [];
-    for (const [id, raw] of Object.entries(offsets)) {
-      const [offset, measuredAt] = raw.split('@').map(Number);
-      if (!registered.has(id)) gone.push(id);
-      else if (Number.isFinite(offset) && Number(measuredAt) >= since) live.set(id, offset as number);
-    }
-    return { live, gone };
+    return liveClocks((replies?.[1]?.[1] ?? {}) as Record<string, string>, (replies?.[2]?.[1] ?? []) as string[], workerId, since);
+  }
+
+  /** The offsets `publishClock` returns, without publishing ours. */
+  async readClocks(workerId: string, since: number): Promise<{ live: Map<string, number>; gone: string[] }> {
+    const k = this.keys;
+    const replies = await this.redis.multi().hgetall(k.clocks).zrange(k.workers, 0, -1).exec();
+    return liveClocks((replies?.[0]?.[1] ?? {}) as Record<string, string>, (replies?.[1]?.[1] ?? []) as string[], workerId, since);
   }
 
   /** Drops the clock offsets of workers no longer registered. */

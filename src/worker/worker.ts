@@ -57,8 +57,11 @@ export const UNCHECKED_GIVE_UP_MS = 600_000;
  */
 export const CLOCK_SKEW_LIMIT_MS = 1000;
 
-/** A clock measured over a longer round trip than this is not judged (its error is up to half of it). */
+/** A clock measured over a longer round trip than this is not published (its error is up to half of it). */
 export const CLOCK_MEASURE_MAX_ROUND_TRIP_MS = 200;
+/** Clock checks: every heartbeat for the first ones, then every this many heartbeats. */
+const CLOCK_CHECKS_AT_START = 5;
+const CLOCK_CHECK_EVERY = 5;
 /** The least time a heartbeat may go unanswered before the command connection is taken for dead. */
 export const HEARTBEAT_REPLY_DEADLINE_MS = 5000;
 /** The shortest window in which an Originate may follow its transition to `originating` (Worker.mayStillSend). */
@@ -115,6 +118,8 @@ export class Worker {
   private amiUpSince = Number.POSITIVE_INFINITY;
   private amiClosing = false;
   private redisUp = false;
+  /** A check of our clock has been judged: until then we take over no peer. */
+  private clockChecked = false;
   /** Our clock agreed with the other workers' (checkClock) at the last check. */
   private clockAgrees = true;
   /** After our own Redis reconnect, peers get one lease to heartbeat before we call them dead. */
@@ -244,7 +249,13 @@ export class Worker {
 
     this.every(1000, () => this.reloadConfig());
     this.every(this.settings.heartbeatMs, () => this.heartbeat());
-    this.every(this.clockCheckMs(), () => this.checkClock());
+    // Every heartbeat for the first few (a fleet started together has published nothing at
+    // the first), then every fifth.
+    let clockTicks = 0;
+    this.every(this.settings.heartbeatMs, async () => {
+      clockTicks++;
+      if (clockTicks <= CLOCK_CHECKS_AT_START || clockTicks % CLOCK_CHECK_EVERY === 0) await this.checkClock();
+    });
     this.every(Math.min(250, this.settings.amiPingMs), async () => this.health.tick());
     this.every(this.settings.heartbeatMs, () => this.recoverPeers());
     this.every(Math.max(5000, this.settings.leaseMs), () => this.sweepOrphans());
@@ -520,7 +531,9 @@ export class Worker {
       token = undefined;
       // Still `claimed`: the drain, or the claim loop when the central stops answering, gives it back.
       if (this.stopping || !this.owns(call)) return;
-      if (!this.centralUp() || !this.leaseHeld() || !this.clockAgrees) {
+      // With the margin a late reply would need (mayStillSend): on a short lease, the moments
+      // between a heartbeat's sending and its answer are waited out here, not after a step.
+      if (!this.centralUp() || !this.leaseHeld(CLOCK_SKEW_LIMIT_MS) || !this.clockAgrees) {
         await sleep(100);
         continue;
       }
@@ -677,6 +690,7 @@ export class Worker {
    * - Never more than half of lease − heartbeat.
    */
   private mayStillSend(markedAt: number): boolean {
+    if (!this.clockAgrees) return false;
     const elapsed = performance.now() - markedAt;
     const leaseSpan = this.settings.leaseMs - this.settings.heartbeatMs;
     const half = Math.min(this.live.commandTimeoutMs, leaseSpan) / 2;
@@ -871,12 +885,14 @@ export class Worker {
     const localAtSend = this.now();
     const redisNow = await this.store.redisTime();
     const roundTrip = performance.now() - sentAt;
-    // Too slow a round trip (a busy Redis, or our own queue of commands ahead of it) cannot
-    // tell: neither published nor judged, and the verdict stands until a clean measurement.
-    if (roundTrip > CLOCK_MEASURE_MAX_ROUND_TRIP_MS) return;
     const offsetMs = localAtSend + roundTrip / 2 - redisNow;
     this.metrics.clockSkew.set(offsetMs / 1000);
-    const { live, gone } = await this.store.publishClock(this.id, offsetMs, redisNow, redisNow - 3 * this.clockCheckMs());
+    // Too slow a round trip (a busy Redis, or our own queue of commands ahead of it) is not
+    // published, for others to judge by; ours it judges only where it is sure (below).
+    const clean = roundTrip <= CLOCK_MEASURE_MAX_ROUND_TRIP_MS;
+    const { live, gone } = clean
+      ? await this.store.publishClock(this.id, offsetMs, redisNow, redisNow - 3 * this.clockCheckMs())
+      : await this.store.readClocks(this.id, redisNow - 3 * this.clockCheckMs());
     if (gone.length > 0) await this.store.forgetClocks(gone);
     live.delete(this.id);
     const peers = live.size;
@@ -888,7 +904,12 @@ export class Worker {
     const fromMedianMs = offsetMs - median;
     // Each offset is off by at most half its round trip: two workers within this of one median
     // are within CLOCK_SKEW_LIMIT_MS of each other.
-    const agrees = peers === 0 || Math.abs(fromMedianMs) <= (CLOCK_SKEW_LIMIT_MS - CLOCK_MEASURE_MAX_ROUND_TRIP_MS) / 2;
+    const limit = (CLOCK_SKEW_LIMIT_MS - CLOCK_MEASURE_MAX_ROUND_TRIP_MS) / 2;
+    // A slow measurement is off by up to half its round trip: it changes the verdict only
+    // when it would in the worst case too.
+    const slack = clean ? 0 : roundTrip / 2;
+    const agrees = peers === 0 || (this.clockAgrees ? Math.abs(fromMedianMs) - slack <= limit : Math.abs(fromMedianMs) + slack <= limit);
+    this.clockChecked = true;
     if (agrees === this.clockAgrees) return;
     this.clockAgrees = agrees;
     const detail = { offsetMs: Math.round(offsetMs), fromMedianMs: Math.round(fromMedianMs), workers: peers + 1 };
@@ -902,7 +923,7 @@ export class Worker {
 
   /** Clocks drift slowly, and each check reads every worker's entry: not every heartbeat. */
   private clockCheckMs(): number {
-    return 5 * this.settings.heartbeatMs;
+    return CLOCK_CHECK_EVERY * this.settings.heartbeatMs;
   }
 
   private onRedisReady(): void {
@@ -918,7 +939,7 @@ export class Worker {
   private async recoverPeers(): Promise<void> {
     // A worker that has not yet listened to the central for a lease knows least about the
     // dead peer's calls; leave them to an older peer when there is one.
-    if (this.stopping || !this.clockAgrees || this.now() < this.recoveryPausedUntil || !this.centralUp() || this.now() - this.amiUpSince < this.settings.leaseMs) return;
+    if (this.stopping || !this.clockChecked || !this.clockAgrees || this.now() < this.recoveryPausedUntil || !this.centralUp() || this.now() - this.amiUpSince < this.settings.leaseMs) return;
     const now = this.now();
     for (const dead of await this.store.expiredWorkers(now)) {
       if (dead === this.id) continue;

@@ -107,10 +107,16 @@ describe('addresses named in a spec', () => {
   it('a DNS that fails or does not answer keeps the Service name', async () => {
     const failing = specAddress(undefined, () => Promise.reject(Object.assign(new Error('queryA ETIMEOUT'), { code: 'ETIMEOUT' })));
     expect(await failing('team-a', 'redis', 6379)).toEqual({ host: 'redis.team-a.svc', port: 6379 });
-    const silent = specAddress(undefined, () => new Promise(() => undefined));
+    const asked: string[] = [];
+    const silent = specAddress(undefined, (host) => {
+      asked.push(host);
+      return new Promise(() => undefined);
+    });
     const started = performance.now();
-    expect(await silent('team-a', 'redis', 6379)).toEqual({ host: 'redis.team-a.svc', port: 6379 });
+    const [a, b] = await Promise.all([silent('team-a', 'redis', 6379), silent('team-a', 'redis', 6379)]);
+    expect([a, b]).toEqual([{ host: 'redis.team-a.svc', port: 6379 }, { host: 'redis.team-a.svc', port: 6379 }]);
     expect(performance.now() - started).toBeLessThan(3000);
+    expect(asked).toEqual(['redis.team-a.svc']); // one lookup per name while it hangs
   });
 
   it('outside the cluster, the qualified name is what the map is asked for', async () => {

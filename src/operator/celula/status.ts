@@ -43,9 +43,11 @@ export interface Observation {
 
 /** Names in a condition message: the first few and a count, so that a message stays far under the API's limit. */
 const NAMES_IN_A_MESSAGE = 20;
+/** Longest entry quoted (an API server's refusal can be long). */
+const ENTRY_IN_A_MESSAGE = 512;
 function listed(names: readonly string[], separator = ', '): string {
-  if (names.length <= NAMES_IN_A_MESSAGE) return names.join(separator);
-  return `${names.slice(0, NAMES_IN_A_MESSAGE).join(separator)}${separator}and ${names.length - NAMES_IN_A_MESSAGE} more`;
+  const shown = names.slice(0, NAMES_IN_A_MESSAGE).map((n) => (n.length > ENTRY_IN_A_MESSAGE ? `${n.slice(0, ENTRY_IN_A_MESSAGE)}…` : n));
+  return names.length <= NAMES_IN_A_MESSAGE ? shown.join(separator) : `${shown.join(separator)}${separator}and ${names.length - NAMES_IN_A_MESSAGE} more`;
 }
 
 export function celulaConditions(celula: Celula, o: Observation): ConditionInput[] {

@@ -32,6 +32,14 @@ const LOOKUP_TIMEOUT_MS = 2000;
  */
 export function specAddress(outside?: AddressResolver, resolves: (host: string) => Promise<unknown> = (host) => lookup(host)): SpecAddress {
   const known = new Map<string, { at: number; host: string }>();
+  /** Lookups not answered yet, by name: a hung DNS gets one per name, not one per reconcile. */
+  const pending = new Map<string, Promise<string>>();
+  const settle = (name: string, host: string): Promise<string> =>
+    Promise.resolve(resolves(name)).then(
+      () => name,
+      // Only "no such name": a DNS that does not answer says nothing about the name.
+      (error: unknown) => ((error as NodeJS.ErrnoException).code === 'ENOTFOUND' || (error as NodeJS.ErrnoException).code === 'ENODATA' ? host : name),
+    );
   return async (namespace, host, port) => {
     const name = qualifiedHost(namespace, host);
     if (outside) return outside(namespace, name, port);
@@ -39,16 +47,14 @@ export function specAddress(outside?: AddressResolver, resolves: (host: string) 
     const now = performance.now();
     const seen = known.get(name);
     if (seen && now - seen.at < KNOWN_FOR_MS) return { host: seen.host, port };
-    let chosen = name;
-    try {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, LOOKUP_TIMEOUT_MS)));
-      await Promise.race([resolves(name), late]).finally(() => clearTimeout(timer));
-    } catch (error) {
-      // Only "no such name": a DNS that does not answer says nothing about the name.
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOTFOUND' || code === 'ENODATA') chosen = host;
+    let asked = pending.get(name);
+    if (!asked) {
+      asked = settle(name, host).finally(() => pending.delete(name));
+      pending.set(name, asked);
     }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(name), LOOKUP_TIMEOUT_MS)));
+    const chosen = await Promise.race([asked, late]).finally(() => clearTimeout(timer));
     known.set(name, { at: now, host: chosen });
     return { host: chosen, port };
   };
