@@ -71,6 +71,20 @@ const LATE_BACKOFF_MS = 100;
 /** …up to this. */
 const LATE_BACKOFF_MAX_MS = 5000;
 
+/**
+ * The median of clock offsets (ms, to Redis's, whose own is 0): an offset someone actually
+ * has, never the midpoint of two, which with two camps (workers on a node whose clock is off,
+ * and the rest) would be far from both and stop everyone. Of two middle ones, the one nearer
+ * Redis's clock.
+ */
+export function medianOffset(offsets: readonly number[]): number {
+  const sorted = [...offsets].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  if (sorted.length % 2 === 1) return sorted[mid] as number;
+  const [low, high] = [sorted[mid - 1] as number, sorted[mid] as number];
+  return Math.abs(low) <= Math.abs(high) ? low : high;
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 export class Worker {
@@ -898,10 +912,7 @@ export class Worker {
     const peers = live.size;
     // Redis's clock (offset 0) votes too: it settles two workers that disagree, where a median
     // of the two alone would stop both.
-    const offsets = [...live.values(), offsetMs, 0].sort((a, b) => a - b);
-    const mid = offsets.length >> 1;
-    const median = offsets.length % 2 === 1 ? (offsets[mid] as number) : ((offsets[mid - 1] as number) + (offsets[mid] as number)) / 2;
-    const fromMedianMs = offsetMs - median;
+    const fromMedianMs = offsetMs - medianOffset([...live.values(), offsetMs, 0]);
     // Each offset is off by at most half its round trip: two workers within this of one median
     // are within CLOCK_SKEW_LIMIT_MS of each other.
     const limit = (CLOCK_SKEW_LIMIT_MS - CLOCK_MEASURE_MAX_ROUND_TRIP_MS) / 2;
