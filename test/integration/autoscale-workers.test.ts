@@ -38,7 +38,10 @@ describe('autoscaler with workers', () => {
     const t0 = performance.now();
     await side.enqueue(Array.from({ length: 10_000 }, (_, i) => request('burst', i)));
     const up = (await lab.waitReplicas('burst', (_r, total) => total === 6, 10_000)) - t0;
-    expect(up).toBeLessThan(1000);
+    // The 1 s bar is autoscale.test.ts's (p95 of 20 bursts). Here one sample is taken while
+    // the running worker drains the burst flat out on the same two cores as the control
+    // plane: 550–1,060 ms measured. This bounds it, with room for that contention.
+    expect(up).toBeLessThan(2000);
     await side.waitForResults(10_000, 180_000);
     const drained = performance.now() - t0;
     expect(side.tally.results).toBe(10_000);
