@@ -59,6 +59,8 @@ export const CLOCK_SKEW_LIMIT_MS = 1000;
 
 /** A clock measured over a longer round trip than this is not published (its error is up to half of it). */
 export const CLOCK_MEASURE_MAX_ROUND_TRIP_MS = 200;
+/** How far inside the clock limit a worker that stood down must come back to take calls again. */
+const CLOCK_HYSTERESIS_MS = 100;
 /** Clock checks: every heartbeat for the first ones, then every this many heartbeats. */
 const CLOCK_CHECKS_AT_START = 5;
 const CLOCK_CHECK_EVERY = 5;
@@ -902,9 +904,10 @@ export class Worker {
     const offsetMs = localAtSend + roundTrip / 2 - redisNow;
     this.metrics.clockSkew.set(offsetMs / 1000);
     // Too slow a round trip (a busy Redis, or our own queue of commands ahead of it) is not
-    // published, for others to judge by; ours it judges only where it is sure (below).
+    // published, for others to judge by; ours it judges only where it is sure (below). Nor is
+    // the offset of a worker that stands down: it is the one out of step, and does not vote.
     const clean = roundTrip <= CLOCK_MEASURE_MAX_ROUND_TRIP_MS;
-    const { live, gone } = clean
+    const { live, gone } = clean && this.clockAgrees
       ? await this.store.publishClock(this.id, offsetMs, redisNow, redisNow - 3 * this.clockCheckMs())
       : await this.store.readClocks(this.id, redisNow - 3 * this.clockCheckMs());
     if (gone.length > 0) await this.store.forgetClocks(gone);
@@ -919,7 +922,8 @@ export class Worker {
     // A slow measurement is off by up to half its round trip: it changes the verdict only
     // when it would in the worst case too.
     const slack = clean ? 0 : roundTrip / 2;
-    const agrees = peers === 0 || (this.clockAgrees ? Math.abs(fromMedianMs) - slack <= limit : Math.abs(fromMedianMs) + slack <= limit);
+    // Back in step only some way inside the limit: a clock sitting at it does not flip each check.
+    const agrees = peers === 0 || (this.clockAgrees ? Math.abs(fromMedianMs) - slack <= limit : Math.abs(fromMedianMs) + slack <= limit - CLOCK_HYSTERESIS_MS);
     this.clockChecked = true;
     if (agrees === this.clockAgrees) return;
     this.clockAgrees = agrees;
