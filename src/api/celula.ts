@@ -6,9 +6,8 @@
  * src/protocol/messages.ts), so an object the API server admits is one a worker can run.
  */
 import { z } from 'zod';
-import { AMI_MAX_LINE_BYTES, variableLineBytes } from '../ami/codec.js';
 import { CELULA_NAME } from '../protocol/keys.js';
-import { RESERVED_VARIABLE } from '../protocol/messages.js';
+import { checkVariableLines, RESERVED_VARIABLE } from '../protocol/messages.js';
 import { withRules } from './cel.js';
 import {
   conditions,
@@ -151,14 +150,8 @@ export const celulaOriginate = z
           check: (vars) => vars === undefined || Object.keys(vars).every((k) => !RESERVED_VARIABLE.test(k)),
         },
       ],
-    ).superRefine((vars, ctx) => {
-      // Not said in CEL, which cannot escape: one `Variable:` line per variable must fit AMI's line.
-      for (const [name, value] of Object.entries(vars ?? {})) {
-        if (variableLineBytes(name, value) > AMI_MAX_LINE_BYTES) {
-          ctx.addIssue({ code: 'custom', path: [name], message: `too long for one AMI line: \`Variable: ${name}=value\`, with commas, quotes and brackets escaped, must fit ${AMI_MAX_LINE_BYTES} bytes of UTF-8` });
-        }
-      }
-    }),
+      // The line length is not said in CEL, which cannot escape: the parser refuses it (InvalidSpec).
+    ).superRefine(checkVariableLines),
   })
   .describe('How each call is placed on the central (the AMI Originate).');
 

@@ -38,11 +38,19 @@ export const RESERVED_VARIABLE = /^_*MC_/i;
  * found out on the wire, it would not.
  */
 export function checkVariables(entries: Record<string, string>, ctx: z.RefinementCtx): void {
+  const allowed: Record<string, string> = {};
   for (const [name, value] of Object.entries(entries)) {
-    if (RESERVED_VARIABLE.test(name)) {
-      ctx.addIssue({ code: 'custom', path: [name], message: 'names starting with MC_ (in any case, after any leading underscores) are reserved' });
-    } else if (variableLineBytes(name, value) > AMI_MAX_LINE_BYTES) {
-      ctx.addIssue({ code: 'custom', path: [name], message: `too long for one AMI line: \`Variable: NAME=value\`, commas and quotes escaped, must fit ${AMI_MAX_LINE_BYTES} bytes of UTF-8` });
+    if (RESERVED_VARIABLE.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'names starting with MC_ (in any case, after any leading underscores) are reserved' });
+    else allowed[name] = value;
+  }
+  checkVariableLines(allowed, ctx);
+}
+
+/** Each variable's `Variable:` line, escaped, in UTF-8, fits one AMI line. */
+export function checkVariableLines(entries: Record<string, string> | undefined, ctx: z.RefinementCtx): void {
+  for (const [name, value] of Object.entries(entries ?? {})) {
+    if (variableLineBytes(name, value) > AMI_MAX_LINE_BYTES) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `too long for one AMI line: \`Variable: NAME=value\`, commas, quotes and brackets escaped, must fit ${AMI_MAX_LINE_BYTES} bytes of UTF-8` });
     }
   }
 }

@@ -258,10 +258,6 @@ export class CelulaStore {
     return reply === 1;
   }
 
-  async deadLetter(letter: DeadLetter): Promise<void> {
-    await this.redis.multi().lpush(this.keys.dead, JSON.stringify(letter)).hincrby(this.keys.stats, 'dead', 1).exec();
-  }
-
   /**
    * ACK replies taken from the inbox but not yet removed as handled, oldest first: what a
    * take whose answer a dropped connection lost moved there. Byte for byte, as `take`.

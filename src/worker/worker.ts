@@ -687,23 +687,17 @@ export class Worker {
    * sent the transition), to have shown none of the call. A reply delayed by a partition or a
    * frozen process can arrive after both.
    *
-   * The Originate is written only while our lease has more than a heartbeat left by the
-   * last heartbeat Redis confirmed (leaseHeld, checked here, at the moment of writing), and:
-   * - Within half of commandTimeoutMs (and of lease − heartbeat) from the mark, less
-   *   CLOCK_SKEW_LIMIT_MS (a peer's clock may be that much ahead), the `u` condition alone
-   *   rules the proof out: the Originate keeps the other half to reach the central before
-   *   such a listing.
-   * - Past that, up to that half or the floor of SEND_WINDOW_FLOOR_MS, whichever is longer (for a commandTimeoutMs under a
-   *   second, down to the 100 ms the Celula allows, where half of it is shorter than an
-   *   ordinary round trip to a busy Redis and no call would ever go out), the `u` condition
-   *   may already hold, and the lease condition rules the proof out instead: we write only
-   *   with more than a heartbeat plus CLOCK_SKEW_LIMIT_MS left on our lease. A peer's clock
-   *   is at most CLOCK_SKEW_LIMIT_MS ahead of ours (§8, Clocks), so it cannot see our lease
-   *   lapse until at least a heartbeat after we wrote, and then still needs a recovery pass
-   *   and a channel listing. (With the defaults, lease 10 s and heartbeat 2 s, that is 7 s
-   *   after the last confirmed heartbeat; lease ≥ 2 × heartbeat + 1 s, config.ts, keeps it
-   *   at least a heartbeat. A pass that finds too little is backed off and tried again.)
-   * - Never more than half of lease − heartbeat.
+   * So, at the moment of writing (leaseHeld counts from the last heartbeat Redis confirmed):
+   * - within half of min(commandTimeoutMs, lease − heartbeat) from the mark, less
+   *   CLOCK_SKEW_LIMIT_MS (a peer's clock may be that much ahead), with more than a heartbeat
+   *   left on our lease: the `u` condition alone rules the proof out, and the Originate keeps
+   *   the other half to reach the central before such a listing;
+   * - else within that half or SEND_WINDOW_FLOOR_MS, whichever is longer (half of a short
+   *   commandTimeoutMs is shorter than a busy Redis's round trip), with more than a heartbeat
+   *   plus CLOCK_SKEW_LIMIT_MS left: a peer, its clock at most that much ahead (§8, Clocks),
+   *   cannot see our lease lapse until a heartbeat after we wrote (lease ≥ 2 × heartbeat +
+   *   1 s, config.ts). The window never exceeds half of lease − heartbeat.
+   * A pass that finds neither goes back to `claimed`, backed off.
    */
   private mayStillSend(markedAt: number): boolean {
     if (!this.clockAgrees) return false;
@@ -894,7 +888,8 @@ export class Worker {
    * disagrees: more than (CLOCK_SKEW_LIMIT_MS − CLOCK_MEASURE_MAX_ROUND_TRIP_MS) / 2 from that
    * median, so that any two workers still taking calls are within CLOCK_SKEW_LIMIT_MS of each
    * other. Alone, it has nobody to disagree with. Offsets older than three checks are left
-   * out, and a measurement over a slow round trip is neither published nor judged.
+   * out; a measurement over a slow round trip is not published, and changes our own verdict
+   * only where it would even half a round trip off.
    */
   private async checkClock(): Promise<void> {
     const sentAt = performance.now();
@@ -932,7 +927,7 @@ export class Worker {
       this.log.info(detail, 'clock agrees with the other workers\' again; taking calls');
       this.kick();
     } else {
-      this.log.error({ ...detail, limitMs: (CLOCK_SKEW_LIMIT_MS - CLOCK_MEASURE_MAX_ROUND_TRIP_MS) / 2 }, 'clock disagrees with the other workers\'; taking no new calls until it agrees (calls placed go on)');
+      this.log.error({ ...detail, limitMs: limit }, 'clock disagrees with the other workers\'; taking no new calls until it agrees (calls placed go on)');
     }
   }
 
