@@ -27,7 +27,10 @@ export const callRecord = z.looseObject({
   k: z.string().optional(),
   /** Answer time (ms), written when a draining worker hands the call to a peer. */
   ans: z.number().optional(),
+  /** The worker the call was last taken over from. */
   from: z.string().optional(),
+  /** The worker that sent the ACK, on whose inbox Multcall's reply lands: written at a take-over. */
+  rt: z.string().optional(),
 });
 export type CallRecord = z.infer<typeof callRecord>;
 
@@ -285,6 +288,17 @@ export class CelulaStore {
   async rejectReply(workerId: string, raw: Buffer, letter: DeadLetter): Promise<boolean> {
     const k = this.keys;
     return (await this.scripts.run('reject-reply-3', [k.inboxTaken(workerId), k.dead, k.stats], [raw, JSON.stringify(letter)])) === 1;
+  }
+
+  /**
+   * Moves what waits in a departed worker's inbox and taken list into ours (`forward-4`).
+   * Returns how many replies moved, or null when that worker is registered again: its
+   * inbox is its own once more.
+   */
+  async forwardReplies(from: string, to: string): Promise<number | null> {
+    const k = this.keys;
+    const moved = Number(await this.scripts.run('forward-4', [k.workers, k.inbox(from), k.inboxTaken(from), k.inbox(to)], [from]));
+    return moved < 0 ? null : moved;
   }
 
   /**

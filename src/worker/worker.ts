@@ -68,6 +68,8 @@ const CLOCK_CHECK_EVERY = 5;
 export const HEARTBEAT_REPLY_DEADLINE_MS = 5000;
 /** The shortest window in which an Originate may follow its transition to `originating` (Worker.mayStillSend). */
 export const SEND_WINDOW_FLOOR_MS = 500;
+/** How often replies that reach a departed worker's inbox are moved to its adopter's (forward-4). */
+const REPLY_FORWARD_INTERVAL_MS = 250;
 /** Backoff between passes whose transition Redis answered too late to send: doubling from this… */
 const LATE_BACKOFF_MS = 100;
 /** …up to this. */
@@ -120,6 +122,11 @@ export class Worker {
   /** Every request this worker holds, from claim to published result. */
   private readonly held = new Map<string, LiveCall>();
   private readonly overheard = new Overheard();
+  /**
+   * Departed workers whose inboxes may still get ACK replies for calls we adopted, and until
+   * when (our clock): Multcall replies to the inbox the ACK named.
+   */
+  private readonly forwarded = new Map<string, number>();
   private live: Live;
   private stopping = false;
   private stopped: Promise<void> | undefined;
@@ -274,6 +281,7 @@ export class Worker {
     });
     this.every(Math.min(250, this.settings.amiPingMs), async () => this.health.tick());
     this.every(this.settings.heartbeatMs, () => this.recoverPeers());
+    this.every(REPLY_FORWARD_INTERVAL_MS, () => this.forwardReplies());
     this.every(Math.max(5000, this.settings.leaseMs), () => this.sweepOrphans());
     // Safety net for a Hangup lost any other way: calls up for a while are checked against the central.
     this.every(15_000, () => this.sweep(this.now() - 10_000));
@@ -712,14 +720,14 @@ export class Worker {
 
   // ── ack ──────────────────────────────────────────────────────────────────────────────
 
-  private ackTimer(call: LiveCall): void {
+  private ackTimer(call: LiveCall, ms = this.live.ackTimeoutMs): void {
     const timer = setTimeout(() => {
       if (call.ack !== 'pending') return;
       call.ack = 'timeout';
       this.log.warn({ id: call.id }, 'no CodLigacao from Multcall within Timeout_Command_ACK');
       if (this.settings.ackTimeoutPolicy === 'hangup') void this.cancelRinging(call);
       call.ackSettled();
-    }, this.live.ackTimeoutMs);
+    }, ms);
     timer.unref();
     call.timers.push(timer);
   }
@@ -1004,7 +1012,15 @@ export class Worker {
       call.originatedAt = record.o ?? null;
       call.codLigacao = record.k ?? null;
       if (record.ans !== undefined) call.answeredAt = record.ans;
-      call.ack = record.k ? 'replied' : record.s === 'originated' ? 'timeout' : 'none';
+      // The ACK went out when the record became `originated`: its reply may still come, on
+      // the inbox of the worker that sent it, until Timeout_Command_ACK from then.
+      const ackLeft = record.s === 'originated' && !record.k && record.o !== undefined ? record.o + this.live.ackTimeoutMs - this.now() : 0;
+      call.ack = record.k ? 'replied' : ackLeft > 0 ? 'pending' : record.s === 'originated' ? 'timeout' : 'none';
+      const replyTo = record.rt ?? record.from;
+      if (call.ack === 'pending') {
+        this.ackTimer(call, ackLeft);
+        if (replyTo !== undefined && replyTo !== this.id) this.forwarded.set(replyTo, Math.max(this.forwarded.get(replyTo) ?? 0, this.now() + ackLeft));
+      }
       if (record.a > 0) {
         call.channelIds = channelIdsFor(id, record.a);
         call.primary = record.ch ?? call.channelIds[0];
@@ -1014,7 +1030,31 @@ export class Worker {
       this.tracker.watchAdopted(call);
       calls.push(call);
     }
+    // Replies that came while nobody read that inbox are applied before the central is asked.
+    if (this.forwarded.size > 0) await this.forwardReplies().catch(() => undefined);
     if (calls.length > 0) await this.resolveWithCentral(calls);
+  }
+
+  /**
+   * Moves what reached the inboxes of departed workers, whose adopted calls may still get
+   * Multcall's reply, into ours; the inbox loop applies them. Once their replies are overdue,
+   * or the worker is back (its inbox is its own again), those inboxes are left alone.
+   */
+  private async forwardReplies(): Promise<void> {
+    for (const [from, until] of this.forwarded) {
+      const moved = await this.store.forwardReplies(from, this.id);
+      if (moved === null || this.now() > until) this.forwarded.delete(from);
+    }
+  }
+
+  /**
+   * Reports a call whose end was decided here, once Multcall's ACK reply is in or overdue (an
+   * adopted call may still be waiting for it), so that its result carries the CodLigacao.
+   */
+  private async report(call: LiveCall, override?: { status?: CallStatus; detail?: string }): Promise<void> {
+    if (call.ack !== 'pending') return this.publish(call, override);
+    call.ended = true;
+    void call.settled.then(() => this.publish(call, override));
   }
 
   /**
@@ -1043,7 +1083,7 @@ export class Worker {
       for (const { event, at } of this.overheard.take(call.id)) call.apply(event, at);
       if (!channels) {
         if (call.outcomeKnown()) {
-          await this.publish(call, call.adopted ? { detail: 'recovered' } : undefined);
+          await this.report(call, call.adopted ? { detail: 'recovered' } : undefined);
           continue;
         }
         await this.unanswered(call, listedAt);
@@ -1062,7 +1102,7 @@ export class Worker {
       // What we heard: the central's answer, or the dialled leg's Hangup when it tells the
       // outcome (an answer seen, a telling cause) though the OriginateResponse was lost.
       if (call.responded || (call.primaryHungUp && call.status() !== 'unknown')) {
-        await this.publish(call, call.primaryHungUp || call.hangups.length > 0 ? (call.adopted ? { detail: 'recovered' } : {}) : { detail: 'hangup-not-seen' });
+        await this.report(call, call.primaryHungUp || call.hangups.length > 0 ? (call.adopted ? { detail: 'recovered' } : {}) : { detail: 'hangup-not-seen' });
       } else if (
         call.adopted &&
         call.recordState === 'originating' &&
@@ -1079,10 +1119,10 @@ export class Worker {
         // Not dialled — and not re-queued either: Multcall decides. Past what we remember
         // (3 minutes), silence proves nothing: `unknown`.
         this.metrics.recovered.inc({ how: 'not-dialled' });
-        await this.publish(call, { status: 'cancelled', detail: 'not-dialled' });
+        await this.report(call, { status: 'cancelled', detail: 'not-dialled' });
       } else {
         if (call.adopted) this.metrics.recovered.inc({ how: 'unknown' });
-        await this.publish(call, { status: 'unknown', detail: call.adopted ? 'recovered-not-found' : (call.detail ?? 'events-lost') });
+        await this.report(call, { status: 'unknown', detail: call.adopted ? 'recovered-not-found' : (call.detail ?? 'events-lost') });
       }
     }
   }

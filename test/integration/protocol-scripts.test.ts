@@ -199,6 +199,32 @@ describe('recover', () => {
     expect(await store.complete(result('dialled', 'me'))).toBe(true);
   });
 
+  it('an adopted call keeps whose inbox its ACK reply goes to, and the adopter moves the replies there byte for byte', async () => {
+    await store.register('first', { central: 'c1', host: 'h', threads: 1, startedAt: now }, 1000, now);
+    await redis.lpush(store.keys.dial, request('acked'));
+    await store.claim('first', 'c1', 1, now);
+    await store.transition('acked', 'first', ['claimed'], 'originating', now);
+    await store.transition('acked', 'first', ['originating'], 'originated', now);
+    // Taken over twice: the reply still goes to the worker that sent the ACK.
+    expect((await store.recover('first', 'second', 'c1', now + 2000, 3000))?.adopted[0]?.record).toMatchObject({ w: 'second', from: 'first', rt: 'first' });
+    await store.register('second', { central: 'c1', host: 'h', threads: 1, startedAt: now }, 1000, now + 2000);
+    expect((await store.recover('second', 'third', 'c1', now + 4000, 3000))?.adopted[0]?.record).toMatchObject({ w: 'third', from: 'second', rt: 'first' });
+
+    const notUtf8 = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
+    await redis.lpush(store.keys.inboxTaken('first'), 'taken-before');
+    await redis.lpush(store.keys.inbox('first'), 'waiting', notUtf8);
+    expect(await store.forwardReplies('first', 'third')).toBe(3);
+    const moved = (await redis.lrangeBuffer(store.keys.inbox('third'), 0, -1)).reverse(); // oldest first, as taken
+    expect(moved).toEqual([Buffer.from('taken-before'), Buffer.from('waiting'), notUtf8]);
+    expect(await redis.exists(store.keys.inbox('first'), store.keys.inboxTaken('first'))).toBe(0);
+    expect(await store.forwardReplies('first', 'third')).toBe(0);
+    // Registered again, its inbox is its own: nothing moves.
+    await store.register('first', { central: 'c1', host: 'h', threads: 1, startedAt: now }, 1000, now + 5000);
+    await redis.lpush(store.keys.inbox('first'), 'its-own');
+    expect(await store.forwardReplies('first', 'third')).toBeNull();
+    expect(await redis.lrange(store.keys.inbox('first'), 0, -1)).toEqual(['its-own']);
+  });
+
   it('a heartbeat after a take-over adds nothing and says so, however often it is sent', async () => {
     await store.register('stalled', { central: 'c1', host: 'h', threads: 1, startedAt: now }, 1000, now);
     expect(await store.heartbeat('stalled', 1000, now + 500)).toBe(true);

@@ -5,7 +5,8 @@
     to the head of the dial queue: nobody was called, so nobody is called twice.
   - Requests it may have dialled (any later state) are handed to the recovering worker,
     which asks the central whether the call is still up and follows it, or reports it
-    as `unknown`. They are never put back in the queue. The record keeps the time of its
+    as `unknown`. They are never put back in the queue. An `originated` record keeps in
+    `rt` the worker whose inbox Multcall's ACK reply goes to. The record keeps the time of its
     last transition (`u`): when the dead worker marked it `originating` is what a peer
     needs to prove it was not dialled.
 
@@ -64,6 +65,9 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
         redis.call('ZREM', KEYS[7], id)
         requeued = requeued + 1
       else
+        -- Multcall replies to the inbox of the worker that sent the ACK (the holder when the
+        -- call became `originated`): the adopter reads it from there (`forward-4`).
+        if rec.s == 'originated' and not rec.rt then rec.rt = rec.w end
         rec.w = ARGV[2]
         rec.from = ARGV[1]
         recRaw = cjson.encode(rec)

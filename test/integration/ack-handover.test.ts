@@ -1,0 +1,56 @@
+/**
+ * Multcall replies to the inbox the ACK named: the inbox of the worker that sent it. When that
+ * worker dies and a peer adopts its calls, the replies it never read, and those Multcall sends
+ * after the take-over, must still reach the results: the CodLigacao is how Multcall files them.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { startStack, spawnWorker, until, CELULA, type Stack } from '../support/stack.js';
+import { CelulaStore } from '../../src/protocol/store.js';
+
+let stack: Stack | undefined;
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('ACK replies across a take-over', () => {
+  it('the adopter applies the replies waiting for the dead worker and those sent to it later; a reply never sent still times out', async () => {
+    // Calls talk 6 s, the short one 300 ms (it ends before the peer starts, unheard by it).
+    // Multcall's side here answers no ACK: the test sends each reply when it wants it.
+    stack = await startStack({
+      pbx: { timeScale: 1, outcome: ({ requestId }) => ({ kind: 'answer', ringMs: 100, talkMs: requestId === 'ho-short' ? 300 : 6000 }) },
+      multcall: { ackDropRate: 1 },
+    });
+    const s = stack;
+    const options = { threads: 5, Timeout_Command_ACK: 9, lease: 2, heartbeat: 0.5 };
+    const redis = s.redis.client();
+    const store = new CelulaStore(redis, { celula: CELULA });
+    const dead = spawnWorker(s.redis.port, s.pbx, 'w-dead', options);
+    const ids = ['ho-waiting', 'ho-later', 'ho-never', 'ho-short'];
+    await s.multcall.enqueue(ids.map((id, i) => JSON.stringify({ v: 1, id, number: `551190000${i + 1}` })));
+    await until(async () => {
+      const held = await store.heldBy('w-dead');
+      return ids.every((id) => held.get(id)?.s === 'originated');
+    }, 30_000, 'the four ACKs');
+    // Not one of them was replied to before the worker died.
+    dead.kill('SIGKILL');
+    const reply = (id: string, codLigacao: string | number) => redis.lpush(store.keys.inbox('w-dead'), JSON.stringify({ v: 1, id, codLigacao }));
+    await reply('ho-waiting', '7001');
+    await new Promise((r) => setTimeout(r, 500)); // the short call ends meanwhile
+    await s.startWorker(options, 'w-peer');
+    await until(async () => (await redis.zscore(store.keys.departed, 'w-dead')) !== null, 15_000, 'the take-over');
+    await reply('ho-later', 7002);
+    await reply('ho-short', '7004');
+    await s.multcall.waitForResults(ids.length, 30_000);
+
+    const results = s.multcall.results;
+    expect(results.get('ho-waiting')).toMatchObject({ status: 'answered', worker: 'w-peer', ack: 'replied', codLigacao: '7001' });
+    expect(results.get('ho-later')).toMatchObject({ status: 'answered', worker: 'w-peer', ack: 'replied', codLigacao: '7002' });
+    // Ended while nobody listened: reported as found, once its reply was in.
+    expect(results.get('ho-short')).toMatchObject({ worker: 'w-peer', ack: 'replied', codLigacao: '7004' });
+    expect(results.get('ho-never')).toMatchObject({ status: 'answered', worker: 'w-peer', ack: 'timeout', codLigacao: null });
+    expect(ids.map((id) => s.pbx.stats().originatesByRequest.get(id))).toEqual([1, 1, 1, 1]);
+    expect(s.multcall.tally.duplicateResults).toEqual([]);
+    expect(await redis.exists(store.keys.inbox('w-dead'), store.keys.inboxTaken('w-dead'))).toBe(0);
+  }, 90_000);
+});
