@@ -292,12 +292,12 @@ export class CelulaStore {
 
   /**
    * Moves what waits in a departed worker's inbox and taken list into ours (`forward-4`).
-   * Returns how many replies moved, or null when that worker is registered again: its
-   * inbox is its own once more.
+   * Returns how many replies moved, or null when nothing may move any more: that worker is
+   * registered again (its inbox is its own once more), or we are not (taken over in turn).
    */
   async forwardReplies(from: string, to: string): Promise<number | null> {
     const k = this.keys;
-    const moved = Number(await this.scripts.run('forward-4', [k.workers, k.inbox(from), k.inboxTaken(from), k.inbox(to)], [from]));
+    const moved = Number(await this.scripts.run('forward-4', [k.workers, k.inbox(from), k.inboxTaken(from), k.inbox(to)], [from, to]));
     return moved < 0 ? null : moved;
   }
 

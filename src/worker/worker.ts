@@ -70,6 +70,11 @@ export const HEARTBEAT_REPLY_DEADLINE_MS = 5000;
 export const SEND_WINDOW_FLOOR_MS = 500;
 /** How often replies that reach a departed worker's inbox are moved to its adopter's (forward-4). */
 const REPLY_FORWARD_INTERVAL_MS = 250;
+/**
+ * How long an adopted call whose ACK reply is already overdue still waits for one: a reply
+ * Multcall sent in time may be waiting in the departed worker's inbox, which nobody read.
+ */
+const ADOPTED_REPLY_GRACE_MS = 1000;
 /** Backoff between passes whose transition Redis answered too late to send: doubling from this… */
 const LATE_BACKOFF_MS = 100;
 /** …up to this. */
@@ -725,7 +730,9 @@ export class Worker {
       if (call.ack !== 'pending') return;
       call.ack = 'timeout';
       this.log.warn({ id: call.id }, 'no CodLigacao from Multcall within Timeout_Command_ACK');
-      if (this.settings.ackTimeoutPolicy === 'hangup') void this.cancelRinging(call);
+      // An adopted call is never cut for want of a reply: its reply may have gone to a worker
+      // that came back and kept it, and the call has rung long enough to be Multcall's.
+      if (this.settings.ackTimeoutPolicy === 'hangup' && !call.adopted && !call.ended) void this.cancelRinging(call);
       call.ackSettled();
     }, ms);
     timer.unref();
@@ -878,6 +885,8 @@ export class Worker {
     if (this.slots.held > 0 || this.held.size > 0) await this.slots.sync();
     if (!present) {
       this.log.warn('our heartbeat had lapsed; a peer may have taken over our calls');
+      // Our adopted calls went with the rest: their replies are the new holder's to read.
+      this.forwarded.clear();
       await this.store.register(this.id, { central: this.settings.central.name, host: this.id, threads: this.live.threads, startedAt: now }, this.settings.leaseMs, now);
     }
   }
@@ -1012,14 +1021,19 @@ export class Worker {
       call.originatedAt = record.o ?? null;
       call.codLigacao = record.k ?? null;
       if (record.ans !== undefined) call.answeredAt = record.ans;
-      // The ACK went out when the record became `originated`: its reply may still come, on
-      // the inbox of the worker that sent it, until Timeout_Command_ACK from then.
-      const ackLeft = record.s === 'originated' && !record.k && record.o !== undefined ? record.o + this.live.ackTimeoutMs - this.now() : 0;
-      call.ack = record.k ? 'replied' : ackLeft > 0 ? 'pending' : record.s === 'originated' ? 'timeout' : 'none';
-      const replyTo = record.rt ?? record.from;
-      if (call.ack === 'pending') {
-        this.ackTimer(call, ackLeft);
-        if (replyTo !== undefined && replyTo !== this.id) this.forwarded.set(replyTo, Math.max(this.forwarded.get(replyTo) ?? 0, this.now() + ackLeft));
+      // The ACK went out when the record became `originated`: its reply goes to the inbox of
+      // the worker that sent it (`rt`), and may come until Timeout_Command_ACK from then; one
+      // sent in time may be waiting there, unread, whenever the take-over comes. A reply we
+      // adopted in the previous holder's own inbox is looked for there (`from`).
+      if (record.s === 'originated' && !record.k && record.o !== undefined) {
+        const wait = Math.max(record.o + this.live.ackTimeoutMs - this.now(), ADOPTED_REPLY_GRACE_MS);
+        call.ack = 'pending';
+        this.ackTimer(call, wait);
+        for (const inboxOf of new Set([record.rt, record.from])) {
+          if (inboxOf !== undefined && inboxOf !== this.id) this.forwarded.set(inboxOf, Math.max(this.forwarded.get(inboxOf) ?? 0, this.now() + wait));
+        }
+      } else {
+        call.ack = record.k ? 'replied' : 'none';
       }
       if (record.a > 0) {
         call.channelIds = channelIdsFor(id, record.a);
@@ -1030,7 +1044,7 @@ export class Worker {
       this.tracker.watchAdopted(call);
       calls.push(call);
     }
-    // Replies that came while nobody read that inbox are applied before the central is asked.
+    // Replies that came while nobody read those inboxes, to be applied as the calls settle.
     if (this.forwarded.size > 0) await this.forwardReplies().catch(() => undefined);
     if (calls.length > 0) await this.resolveWithCentral(calls);
   }
@@ -1041,9 +1055,10 @@ export class Worker {
    * or the worker is back (its inbox is its own again), those inboxes are left alone.
    */
   private async forwardReplies(): Promise<void> {
-    for (const [from, until] of this.forwarded) {
+    for (const from of [...this.forwarded.keys()]) {
       const moved = await this.store.forwardReplies(from, this.id);
-      if (moved === null || this.now() > until) this.forwarded.delete(from);
+      // Read after the move: an adoption meanwhile may have pushed the deadline back.
+      if (moved === null || this.now() > (this.forwarded.get(from) ?? 0)) this.forwarded.delete(from);
     }
   }
 

@@ -46,11 +46,33 @@ describe('ACK replies across a take-over', () => {
     const results = s.multcall.results;
     expect(results.get('ho-waiting')).toMatchObject({ status: 'answered', worker: 'w-peer', ack: 'replied', codLigacao: '7001' });
     expect(results.get('ho-later')).toMatchObject({ status: 'answered', worker: 'w-peer', ack: 'replied', codLigacao: '7002' });
-    // Ended while nobody listened: reported as found, once its reply was in.
-    expect(results.get('ho-short')).toMatchObject({ worker: 'w-peer', ack: 'replied', codLigacao: '7004' });
+    // Ended while nobody listened (no channel left, nothing heard): unknown, but reported
+    // once its reply was in, so Multcall can file it.
+    expect(results.get('ho-short')).toMatchObject({ status: 'unknown', detail: 'recovered-not-found', worker: 'w-peer', ack: 'replied', codLigacao: '7004' });
     expect(results.get('ho-never')).toMatchObject({ status: 'answered', worker: 'w-peer', ack: 'timeout', codLigacao: null });
     expect(ids.map((id) => s.pbx.stats().originatesByRequest.get(id))).toEqual([1, 1, 1, 1]);
     expect(s.multcall.tally.duplicateResults).toEqual([]);
     expect(await redis.exists(store.keys.inbox('w-dead'), store.keys.inboxTaken('w-dead'))).toBe(0);
   }, 90_000);
+
+  it('a reply sent in time but unread when the worker died still counts, however late the take-over', async () => {
+    // The ACK deadline (1 s) passes long before the take-over (a 2 s lease).
+    await stack?.stop();
+    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 5000 }) }, multcall: { ackDropRate: 1 } });
+    const s = stack;
+    const options = { threads: 2, Timeout_Command_ACK: 1, lease: 2, heartbeat: 0.5, ack_timeout_policy: 'hangup' as const };
+    const redis = s.redis.client();
+    const store = new CelulaStore(redis, { celula: CELULA });
+    const dead = spawnWorker(s.redis.port, s.pbx, 'w-dead', options);
+    await s.multcall.enqueue([JSON.stringify({ v: 1, id: 'ho-unread', number: '5511900009' })]);
+    await until(async () => (await store.heldBy('w-dead')).get('ho-unread')?.s === 'originated', 30_000, 'the ACK');
+    // SIGSTOP: the reply lands while the worker is frozen (as in a stall), and it dies unread.
+    dead.kill('SIGSTOP');
+    await redis.lpush(store.keys.inbox('w-dead'), JSON.stringify({ v: 1, id: 'ho-unread', codLigacao: '7009' }));
+    dead.kill('SIGKILL');
+    await s.startWorker(options, 'w-peer');
+    await s.multcall.waitForResults(1, 30_000);
+    // Not cut either: `hangup` is for a call Multcall never heard of, not an adopted one.
+    expect(s.multcall.results.get('ho-unread')).toMatchObject({ status: 'answered', worker: 'w-peer', ack: 'replied', codLigacao: '7009', billsec: 5 });
+  }, 60_000);
 });

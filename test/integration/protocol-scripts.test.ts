@@ -213,6 +213,9 @@ describe('recover', () => {
     const notUtf8 = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
     await redis.lpush(store.keys.inboxTaken('first'), 'taken-before');
     await redis.lpush(store.keys.inbox('first'), 'waiting', notUtf8);
+    // Only to a registered adopter: one taken over in turn leaves them to the next holder.
+    expect(await store.forwardReplies('first', 'third')).toBeNull();
+    await store.register('third', { central: 'c1', host: 'h', threads: 1, startedAt: now }, 1000, now + 4000);
     expect(await store.forwardReplies('first', 'third')).toBe(3);
     const moved = (await redis.lrangeBuffer(store.keys.inbox('third'), 0, -1)).reverse(); // oldest first, as taken
     expect(moved).toEqual([Buffer.from('taken-before'), Buffer.from('waiting'), notUtf8]);
