@@ -19,10 +19,10 @@
  * The simulator sends the worker every call and system event, as a central without the
  * `eventfilter` lines of docs/ami.md does; BENCH_EVENT_FILTER=1 sends it only those it reads.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../src/lib/embedded-redis.js';
 import { DEFAULT_PBX_USER, startPbxSimulator, type PbxSimulator, type PbxSimulatorOptions } from '../src/sim/pbx/index.js';
@@ -48,6 +48,20 @@ if (!Number.isInteger(THREADS) || THREADS < 1 || THREADS > 1000) throw new Error
 const CELULA = 'bench';
 /** The central's manager.conf lets only WORKER_EVENTS through to the worker's user (docs/ami.md). */
 const EVENT_FILTER = process.env.BENCH_EVENT_FILTER === '1';
+/**
+ * BENCH_PIN=1: in the latency phases, the process under measure (the worker, or the floor
+ * loop) runs on a core of its own and Redis, the simulator and the bench share the other, as
+ * a worker pod with its own CPU would run beside a central and a Redis on other hosts.
+ */
+const PIN = process.env.BENCH_PIN === '1';
+/** Cores this process may use, read before any pinning narrows them. */
+const CORES = availableParallelism();
+
+/** Sets the CPU affinity of every thread of `pid` (`taskset`, util-linux). */
+function pin(pid: number | undefined, cpus: string): void {
+  if (pid === undefined) throw new Error('cannot pin a process that did not start');
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(pid)], { stdio: 'ignore' });
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -237,6 +251,12 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
     consumer === 'worker'
       ? workerProcess(redis, pbx, 1000)
       : spawn(process.execPath, ['--import', 'tsx', 'bench/latency-floor.ts', String(redis.port), CELULA, `${pbx.host}:${pbx.port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (PIN) {
+    if (CORES < 2) throw new Error('BENCH_PIN=1 needs two cores');
+    const redisPid = Number(/process_id:(\d+)/.exec(await redisInfo(redis.port, 'server'))?.[1]);
+    pin(worker.pid, '1');
+    for (const pid of [redisPid, sim.pid, process.pid]) pin(pid, '0');
+  }
   const stamped = (id: string): DialRequest => ({ ...request(id, 0), id, variables: { BENCH_T0: (performance.timeOrigin + performance.now()).toFixed(3) } });
   await multcall.enqueue([request('warm', 0)]); // unstamped: start-up is not latency
   await multcall.waitForResults(1, 30_000);
@@ -269,6 +289,7 @@ async function latency(consumer: 'worker' | 'floor' = 'worker'): Promise<{ p50: 
     bench: us((bench.user + bench.system) / 1000),
   };
   const rss = rssMb(worker.pid); // after seconds at a steady rate
+  if (PIN) pin(process.pid, `0-${CORES - 1}`); // what it starts next may use every core
   await stopProcess(worker);
   const stopped = new Promise((r) => sim.once('exit', r));
   sim.kill('SIGTERM');
@@ -365,6 +386,7 @@ console.log(
     cpu_us_per_call_floor: floor?.cpu ?? null,
     worker_node_options: WORKER_NODE_OPTIONS_IN_BENCH,
     event_filter: EVENT_FILTER,
+    pinned: PIN,
     rss_mb_throughput: round(tp?.rssMb, 1),
     rss_mb_latency: round(lat?.rssMb, 1),
     rss_mb_idle: round(mem?.idleMb, 1),
