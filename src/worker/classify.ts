@@ -40,7 +40,9 @@ export function classify(input: { reason: number | null; cause: number | null; c
   if (reason === REASON.busy) return 'busy';
   if (reason === REASON.noAnswer) return 'no-answer';
   if (reason === REASON.congestion) return 'congestion';
-  if (cancelledByUs) return 'cancelled';
+  // Our Hangup ends the call with cause 16; a telling cause means the callee's side ended it
+  // first (busy, rejected…), our Hangup finding the channel gone or about to go.
+  if (cancelledByUs && (cause === null || UNINFORMATIVE.has(cause))) return 'cancelled';
   if (cause !== null) {
     const byCause = CAUSE_STATUS.get(cause);
     if (byCause) return byCause;

@@ -816,7 +816,11 @@ export class Worker {
     call.cancelledByUs = true;
     try {
       const reply = await this.ami.hangup(channel, 16, this.live.commandTimeoutMs);
-      if (!reply.ok) this.log.info({ id: call.id, message: reply.message }, 'call ended before it could be cancelled');
+      if (!reply.ok) {
+        // No such channel: it ended by itself, and its own end is the result.
+        call.cancelledByUs = false;
+        this.log.info({ id: call.id, message: reply.message }, 'call ended before it could be cancelled');
+      }
     } catch (error) {
       call.cancelledByUs = false;
       this.log.warn({ id: call.id, err: (error as Error).message }, 'could not cancel the call');

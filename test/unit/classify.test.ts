@@ -25,6 +25,10 @@ describe('classify', () => {
     expect(classify({ reason: 0, cause: 16, cancelledByUs: true })).toBe('cancelled');
     expect(classify({ reason: 4, cause: 16, cancelledByUs: true })).toBe('answered');
     expect(classify({ reason: 5, cause: 17, cancelledByUs: true })).toBe('busy');
+    // The callee's side ended it as our Hangup went out (Reason 0 on 12+, the cause tells).
+    expect(classify({ reason: 0, cause: 17, cancelledByUs: true })).toBe('busy');
+    expect(classify({ reason: 0, cause: 21, cancelledByUs: true })).toBe('rejected');
+    expect(classify({ reason: null, cause: null, cancelledByUs: true })).toBe('cancelled');
   });
 
   it('picks the most telling cause among the legs', () => {
