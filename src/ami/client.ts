@@ -33,6 +33,8 @@ export interface AmiClientOptions extends AmiConnectOptions {
   heartbeatMs?: number;
   /** TCP connect + banner + login budget. Default 10 s. */
   loginTimeoutMs?: number;
+  /** After a session, how long before credentials the central refused are tried again. Default AUTH_RETRY_MS. */
+  authRetryMs?: number;
 }
 
 interface Pending {
@@ -51,6 +53,11 @@ function replyOf(fields: AmiRecord): ActionReply {
 }
 
 /** Full jitter: uniform in [0, min(max, base·2^attempt)]. */
+/** A session must stay up this long before the reconnect backoff starts again from its floor. */
+export const STABLE_SESSION_MS = 30_000;
+/** Refused credentials are tried again this often (a rotation under way), not in a tight loop. */
+export const AUTH_RETRY_MS = 60_000;
+
 export function backoffDelay(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
   return Math.max(minMs / 2, Math.floor(random() * ceiling));
@@ -135,6 +142,7 @@ class NetAmiClient implements AmiClient {
     socket.setKeepAlive(true, 10_000);
     this.socket = socket;
     let loggedIn = false;
+    let loggedInAt = 0;
     let authFailed = false;
     const loginTimer = setTimeout(() => socket.destroy(new AmiTimeoutError('Login', this.options.loginTimeoutMs ?? 10_000)), this.options.loginTimeoutMs ?? 10_000);
 
@@ -147,6 +155,7 @@ class NetAmiClient implements AmiClient {
           () => {
             clearTimeout(loginTimer);
             loggedIn = true;
+            loggedInAt = performance.now();
             this.up();
           },
           (error: Error) => {
@@ -168,14 +177,24 @@ class NetAmiClient implements AmiClient {
       const error: Error = authFailed ? new AmiAuthError() : new AmiDisconnectedError();
       if (loggedIn) this.emitter.emit('down', error);
       if (this.currentState === 'closed') return;
+      // A server that drops each session soon after login (a slow reader cut off in an event
+      // flood) is not hammered: only a session that lasted resets the backoff.
+      if (loggedIn && performance.now() - loggedInAt >= STABLE_SESSION_MS) this.attempt = 0;
       if (authFailed) {
-        // Bad credentials do not heal by retrying: surface them and stop.
-        this.currentState = 'idle';
-        this.log.error({ host: this.options.host, port: this.options.port }, 'ami authentication failed; not retrying');
         const first = this.firstConnect;
-        this.firstConnect = undefined;
-        if (first) first.reject(error);
-        else this.emitter.emit('down', error);
+        if (first) {
+          // At start, bad credentials are a configuration error: surface them and stop.
+          this.currentState = 'idle';
+          this.log.error({ host: this.options.host, port: this.options.port }, 'ami authentication failed; not retrying');
+          this.firstConnect = undefined;
+          first.reject(error);
+          return;
+        }
+        // Later, the credentials were rotated on the central, and the Secret's new value may
+        // not be mounted yet: read them again, slowly.
+        const retryInMs = this.options.authRetryMs ?? AUTH_RETRY_MS;
+        this.log.error({ host: this.options.host, port: this.options.port, retryInMs }, 'ami authentication failed; trying again with the credentials read afresh');
+        this.scheduleReconnect(retryInMs);
         return;
       }
       this.scheduleReconnect();
@@ -184,13 +203,14 @@ class NetAmiClient implements AmiClient {
 
   private async login(socket: Socket): Promise<void> {
     const id = this.newActionId();
-    const reply = await this.send(socket, loginHeaders(id, this.options.username, this.options.secret, this.options.eventMask ?? 'call,system'), id, 'Login', this.options.loginTimeoutMs ?? 10_000);
+    const { username, secret } = this.options;
+    const headers = loginHeaders(id, typeof username === 'function' ? username() : username, typeof secret === 'function' ? secret() : secret, this.options.eventMask ?? 'call,system');
+    const reply = await this.send(socket, headers, id, 'Login', this.options.loginTimeoutMs ?? 10_000);
     if ((reply.response ?? '').toLowerCase() !== 'success') throw new AmiAuthError(`AMI login refused: ${reply.message ?? 'no message'}`);
   }
 
   private up(): void {
     this.currentState = 'connected';
-    this.attempt = 0;
     const info = this.serverInfo ?? parseBanner('');
     this.log.info({ host: this.options.host, port: this.options.port, banner: info.banner, dialect: info.dialect }, 'ami connected');
     this.startHeartbeat();
@@ -200,9 +220,9 @@ class NetAmiClient implements AmiClient {
     this.emitter.emit('up', info);
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(fixedMs?: number): void {
     this.currentState = 'connecting';
-    const delay = backoffDelay(this.attempt, this.minMs, this.maxMs);
+    const delay = fixedMs ?? backoffDelay(this.attempt, this.minMs, this.maxMs);
     this.attempt += 1;
     this.log.warn({ host: this.options.host, port: this.options.port, delayMs: delay, attempt: this.attempt }, 'ami reconnecting');
     this.reconnectTimer = setTimeout(() => {

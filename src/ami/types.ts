@@ -150,8 +150,9 @@ export interface AmiClient {
 export interface AmiConnectOptions {
   host: string;
   port: number;
-  username: string;
-  secret: string;
+  /** Called at every login: credentials mounted from a Secret are read again, so a rotation reaches a running worker at its next reconnect. */
+  username: string | (() => string);
+  secret: string | (() => string);
   /** Reconnect backoff bounds (full jitter). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;

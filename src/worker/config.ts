@@ -89,8 +89,12 @@ export interface WorkerSettings {
   drainTimeoutMs: number;
   httpPort: number;
   log: { level: WorkerFile['LOG_LEVEL']; location: string };
-  redis: { host: string; port: number; db: number; prefix: string; password?: string; username?: string };
-  central: z.infer<typeof centralSettings> & { username: string; secret: string };
+  /**
+   * `readPassword`, `readUsername`, `readSecret`: set when the value comes from a file (a
+   * mounted Secret); they read it again, so a rotated credential is used at the next connect.
+   */
+  redis: { host: string; port: number; db: number; prefix: string; password?: string; username?: string; readPassword?: () => string };
+  central: z.infer<typeof centralSettings> & { username: string; secret: string; readUsername?: () => string; readSecret?: () => string };
   originate: OriginateTemplate;
 }
 
@@ -128,6 +132,9 @@ export function settingsFrom(input: unknown, celula: string, env: NodeJS.Process
   const secret = secretFrom(env, 'AMI_SECRET');
   if (secret === undefined) throw new ConfigError('the AMI secret is missing: set AMI_SECRET or AMI_SECRET_FILE (a file mounted from a Secret)');
   const redisPassword = secretFrom(env, 'REDIS_PASSWORD');
+  const readPassword = rereader(env, 'REDIS_PASSWORD', redisPassword);
+  const readUsername = rereader(env, 'AMI_USERNAME', username, (u) => AMI_USERNAME.test(u));
+  const readSecret = rereader(env, 'AMI_SECRET', secret);
   return {
     celula,
     workerId: env.MULTCALL_WORKER_ID ?? `${file.central.name}.${hostname()}.${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100),
@@ -149,10 +156,31 @@ export function settingsFrom(input: unknown, celula: string, env: NodeJS.Process
       db: file.redis_db,
       prefix: file.redis_prefix,
       ...(redisPassword !== undefined ? { password: redisPassword } : {}),
+      ...(readPassword ? { readPassword } : {}),
       ...(env.REDIS_USERNAME ? { username: env.REDIS_USERNAME } : {}),
     },
-    central: { ...file.central, username, secret },
+    central: { ...file.central, username, secret, ...(readUsername ? { readUsername } : {}), ...(readSecret ? { readSecret } : {}) },
     originate: file.originate,
+  };
+}
+
+/**
+ * When `NAME` comes from the file named by `NAME_FILE`: a function that reads it again (the
+ * kubelet rewrites a mounted Secret in place when it changes). A file that cannot be read,
+ * or holds a value `valid` refuses, leaves the last good value.
+ */
+function rereader(env: NodeJS.ProcessEnv, name: string, first: string | undefined, valid: (value: string) => boolean = () => true): (() => string) | undefined {
+  const file = env[`${name}_FILE`];
+  if (!file || first === undefined) return undefined;
+  let last = first;
+  return () => {
+    try {
+      const value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      if (value !== '' && valid(value)) last = value;
+    } catch {
+      // Mid-rotation, or gone: the value that worked before.
+    }
+    return last;
   };
 }
 

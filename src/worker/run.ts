@@ -21,8 +21,8 @@ export async function startWorker(settings: WorkerSettings, logger: Logger, opti
   const ami = createAmiClient({
     host: settings.central.host,
     port: settings.central.port,
-    username: settings.central.username,
-    secret: settings.central.secret,
+    username: settings.central.readUsername ?? settings.central.username,
+    secret: settings.central.readSecret ?? settings.central.secret,
     logger: logger.child({ central: settings.central.name }),
   });
   ami.on('down', () => metrics.amiReconnects.inc());

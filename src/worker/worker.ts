@@ -187,6 +187,11 @@ export class Worker {
     this.blocking = new Redis({ ...redisOptions, connectionName: `${this.id}:claim` });
     this.inboxConnection = new Redis({ ...redisOptions, connectionName: `${this.id}:inbox` });
     this.subscriber = new Redis({ ...redisOptions, connectionName: `${this.id}:config` });
+    const readPassword = r.readPassword;
+    if (readPassword) {
+      // A rotated password (the Secret's file rewritten) is sent at the next reconnect.
+      for (const connection of [this.redis, this.blocking, this.inboxConnection, this.subscriber]) connection.on('reconnecting', () => (connection.options.password = readPassword()));
+    }
     this.store = new CelulaStore(this.redis, { celula: this.settings.celula, prefix: r.prefix });
     this.replies = new ReplyInbox(this.inboxConnection, this.store.keys, this.id);
     this.tracker = new CallTracker((call) => void this.finish(call), this.overheard);

@@ -125,6 +125,39 @@ describe('AMI client against the simulator over TCP', () => {
     expect(sim.stats().connections).toBe(1);
   });
 
+  it('credentials rotated on the central are read again at each login: refused ones are retried slowly, never in a loop', async () => {
+    const user = { username: 'multcall', secret: 'old', read: ['all'], write: ['all'] };
+    let secret = 'old';
+    const { sim, client } = await setup({ users: [user] }, { secret: () => secret, authRetryMs: 400 });
+    let ups = 0;
+    client.on('up', () => (ups += 1));
+    await client.connect();
+    // The central takes the new secret first; the worker's mounted Secret follows later.
+    user.secret = 'new';
+    sim.faults.dropConnections();
+    await new Promise((r) => setTimeout(r, 250));
+    const refusedOnce = sim.stats().connections;
+    expect(refusedOnce).toBe(2); // the first reconnect, refused, and nothing since
+    secret = 'new';
+    await until(() => ups === 2, 5000);
+    expect(client.state).toBe('connected');
+    expect(sim.stats().connections).toBe(3);
+  });
+
+  it('a central that drops every session right after login is reconnected to with a growing backoff', async () => {
+    const { sim, client } = await setup({}, { reconnectMinMs: 20, reconnectMaxMs: 5000 });
+    let ups = 0;
+    client.on('up', () => {
+      ups += 1;
+      sim.faults.dropConnections();
+    });
+    await client.connect();
+    await new Promise((r) => setTimeout(r, 1500));
+    // Reset on every login, the backoff stayed at its floor: a login every 10–20 ms, dozens.
+    expect(ups).toBeLessThan(15);
+    expect(ups).toBeGreaterThan(2);
+  });
+
   it('injection attempts never reach the wire', async () => {
     const { sim, client } = await setup();
     await client.connect();
