@@ -13,7 +13,7 @@ export function generateCrds(): Record<string, string> {
   const files: Record<string, string> = {};
   for (const crd of customResourceDefinitions()) {
     // lineWidth 0: never fold long descriptions or CEL rules, so diffs stay line-for-line.
-    const text = HEADER + stringify(crd, { lineWidth: 0 });
+    const text = HEADER + stringify(crd, { lineWidth: 0, aliasDuplicateObjects: false });
     for (const dir of TARGETS) files[`${dir}/${crd.spec.group}_${crd.spec.names.plural}.yaml`] = text;
   }
   return files;

@@ -152,7 +152,7 @@ describe('parseCelula', () => {
       centrals: { names: ['pbx-1'] },
       originate: { channel: 'PJSIP/{number}@carrier', context: 'multcall-answered', exten: 's', priority: 1, ringTimeout: '30s' },
       scaling: { mode: 'queue', minReplicas: 1, maxReplicas: 10, scaleDownStabilization: '60s', scaleToZero: false },
-      worker: { logLevel: 'info', drainTimeout: '600s', ackTimeoutPolicy: 'report' },
+      worker: { resources: { requests: { cpu: '250m', memory: '192Mi' }, limits: { memory: '384Mi' } }, logLevel: 'info', drainTimeout: '600s', ackTimeoutPolicy: 'report' },
     });
   });
 

@@ -108,6 +108,10 @@ describe('render', () => {
     // Bounded semi-spaces keep a busy worker's RSS well under its limit (src/worker/node-options.ts).
     expect(env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=16');
     expect(JSON.stringify(d)).not.toMatch(/"value":"[^"/]*secret[^"/]*"/);
+    // Never BestEffort unless asked: such pods are evicted first, with no grace period to drain.
+    expect(pod.containers[0]?.resources).toEqual({ requests: { cpu: '250m', memory: '192Mi' }, limits: { memory: '384Mi' } });
+    const none = parseCelula({ ...celula, spec: { ...celula.spec, worker: { ...celula.spec.worker, resources: {} } } });
+    expect((renderDeployment(none, central, opts).spec as typeof d.spec).template.spec.containers[0]?.resources).toBeUndefined();
   });
 
   it('the settings file carries the central\'s whole capacity, whatever the replicas', () => {

@@ -194,7 +194,7 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
     volumeMounts,
   };
   if (spec.worker.imagePullPolicy) container.imagePullPolicy = spec.worker.imagePullPolicy;
-  if (spec.worker.resources) container.resources = spec.worker.resources;
+  if (spec.worker.resources.requests || spec.worker.resources.limits) container.resources = spec.worker.resources;
 
   const podSpec: Record<string, unknown> = {
     automountServiceAccountToken: false,
