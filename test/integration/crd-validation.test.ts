@@ -217,6 +217,6 @@ describe('kubectl surface', () => {
     expect(parseCelula(stored).status?.centrals?.[0]?.healthy).toBe(true);
 
     const centrals = await kubectl(['get', '-n', NS, 'central']);
-    expect(centrals.split('\n')[0]?.split(/\s{2,}/)).toEqual(['NAME', 'HOST', 'WEIGHT', 'MAX CHANNELS', 'REACHABLE', 'AMI', 'ASTERISK', 'AGE']);
+    expect(centrals.split('\n')[0]?.split(/\s{2,}/)).toEqual(['NAME', 'HOST', 'WEIGHT', 'MAX CHANNELS', 'READY', 'AMI', 'ASTERISK', 'AGE']);
   });
 });

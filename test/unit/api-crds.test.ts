@@ -124,7 +124,7 @@ describe('generated CRDs', () => {
     expect(celulaCrd().spec.names).toMatchObject({ plural: 'celulas', shortNames: ['cel'] });
     expect(centralCrd().spec.names).toMatchObject({ plural: 'centrals', shortNames: ['ctl'] });
     expect(centralCrd().spec.versions[0]?.additionalPrinterColumns.filter((c) => !c.priority).map((c) => c.name)).toEqual([
-      'Host', 'Weight', 'Max Channels', 'Reachable', 'AMI', 'Asterisk', 'Age',
+      'Host', 'Weight', 'Max Channels', 'Ready', 'AMI', 'Asterisk', 'Age',
     ]);
   });
 
