@@ -43,6 +43,17 @@ export function originateHeaders(request: OriginateRequest, actionId: string, di
   return headers;
 }
 
+/**
+ * A Local channel must keep its pair for the whole call (the `n` option): the worker follows
+ * the call on the Local channel it originated, and once both halves are bridged (`;1` to an
+ * agent, `;2` to the trunk) Asterisk 12+ optimises the pair away and hangs both up while the
+ * customer and the agent go on talking, which would end the call early, billsec cut short.
+ */
+export function localKeepsPair(channel: string): boolean {
+  return !/^local\//i.test(channel) || /\/[a-z]*n[a-z]*$/.test(channel);
+}
+export const LOCAL_KEEPS_PAIR_MESSAGE = 'a Local channel must end in /n (e.g. Local/{number}@outbound/n): Asterisk would otherwise optimise the pair away once the call is bridged, and the call would be taken for ended';
+
 export function loginHeaders(actionId: string, username: string, secret: string, events: string): ActionHeader[] {
   return [
     ['Action', 'Login'],

@@ -25,7 +25,7 @@ export interface OriginateRequest {
    * correlates OriginateResponse sets it, because that event may arrive before the reply.
    */
   actionId?: string;
-  /** Dial string, e.g. `PJSIP/5511999990000@carrier` or `Local/5511999990000@outbound`. */
+  /** Dial string, e.g. `PJSIP/5511999990000@carrier` or `Local/5511999990000@outbound/n`. */
   channel: string;
   /** Where the answered call goes (the agents' context). */
   context: string;

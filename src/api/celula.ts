@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { CELULA_NAME } from '../protocol/keys.js';
 import { checkVariableLines, RESERVED_VARIABLE } from '../protocol/messages.js';
+import { localKeepsPair, LOCAL_KEEPS_PAIR_MESSAGE } from '../ami/actions.js';
 import { withRules } from './cel.js';
 import {
   conditions,
@@ -117,6 +118,7 @@ export const celulaOriginate = z
           message: 'channel must contain {number} where the dialled number goes, e.g. PJSIP/{number}@carrier',
           check: (s) => s.includes('{number}'),
         },
+        { rule: "!self.matches('^(?i)local/') || self.matches('/[a-z]*n[a-z]*$')", message: LOCAL_KEEPS_PAIR_MESSAGE, check: localKeepsPair },
       ],
     ).describe('Dial string of the outbound leg, with {number} where the number goes, e.g. PJSIP/{number}@carrier.'),
     context: z

@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { celulaName, checkVariables, describeIssues } from '../protocol/messages.js';
 import { CENTRAL_NAME } from '../protocol/keys.js';
+import { localKeepsPair, LOCAL_KEEPS_PAIR_MESSAGE } from '../ami/actions.js';
 
 const seconds = z.number().positive().max(3600);
 
@@ -17,7 +18,8 @@ export const originateTemplate = z.object({
   /** Dial string with `{number}` where the number goes, e.g. `PJSIP/{number}@carrier`. */
   channel: z
     .string()
-    .regex(/^[A-Za-z0-9_-]+\/[^\r\n\0]*\{number\}[^\r\n\0]*$/, { message: 'must be Tech/… containing {number}, e.g. PJSIP/{number}@carrier' }),
+    .regex(/^[A-Za-z0-9_-]+\/[^\r\n\0]*\{number\}[^\r\n\0]*$/, { message: 'must be Tech/… containing {number}, e.g. PJSIP/{number}@carrier' })
+    .refine(localKeepsPair, LOCAL_KEEPS_PAIR_MESSAGE),
   context: z.string().regex(/^[A-Za-z0-9_.-]{1,79}$/),
   exten: z.string().regex(/^[A-Za-z0-9_*#+.-]{1,79}$/).default('s'),
   priority: z.number().int().min(1).default(1),

@@ -53,6 +53,7 @@ const badCelulas: { what: string; spec: Obj; field: string }[] = [
   { what: 'zero duration', spec: withSpec((s) => (s.scaling = { scaleDownStabilization: '0s' })), field: 'spec.scaling.scaleDownStabilization' },
   { what: 'ACK timeout above 10m', spec: withSpec((s) => (s.timeouts = { commandAck: '20m' })), field: 'spec.timeouts.commandAck' },
   { what: 'channel without {number}', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/1130000000@carrier', context: 'x' })), field: 'spec.originate.channel' },
+  { what: 'a Local channel the central would optimise away', spec: withSpec((s) => (s.originate = { channel: 'local/{number}@outbound', context: 'x' })), field: 'spec.originate.channel' },
   { what: 'CR/LF in callerId', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/{number}@c', context: 'x', callerId: 'a\r\nAction: Hangup' })), field: 'spec.originate.callerId' },
   { what: 'bad variable name', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/{number}@c', context: 'x', variables: { '1BAD': 'x' } })), field: 'spec.originate.variables' },
   { what: 'reserved variable name', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/{number}@c', context: 'x', variables: { _mc_req: 'x' } })), field: 'spec.originate.variables' },
@@ -151,6 +152,13 @@ describe('Celula validation by the API server', () => {
   it('accepts the sample célula', async () => {
     const sample = parseYaml(readFileSync(repo('deploy/samples/celula.yaml'), 'utf8')) as Obj;
     const r = await tryCreate({ ...sample, metadata: { ...(sample.metadata as Obj), namespace: NS } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('accepts a Local channel that keeps its pair (/n, with other options too)', async () => {
+    const spec = { ...minimalSpec(), queue: 'local-n', originate: { channel: 'Local/{number}@outbound/nj', context: 'agents' } };
+    const r = await tryCreate(celula('local-n', spec));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });

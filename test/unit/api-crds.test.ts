@@ -173,6 +173,7 @@ describe('parseCelula', () => {
     ['channel without {number}', { originate: { channel: 'PJSIP/100@carrier', context: 'x' } }, 'spec.originate.channel'],
     ['both selector and names', { centrals: { names: ['a'], selector: {} } }, 'spec.centrals'],
     ['queue with a space', { queue: 'ven das' }, 'spec.queue'],
+    ['a Local channel without /n', { originate: { channel: 'Local/{number}@outbound/j', context: 'x' } }, 'spec.originate.channel: a Local channel must end in /n'],
     ['LF in a variable', { originate: { channel: 'PJSIP/{number}@c', context: 'x', variables: { A: 'x\nAction: Hangup' } } }, 'spec.originate.variables.A'],
     ['a reserved variable', { originate: { channel: 'PJSIP/{number}@c', context: 'x', variables: { __Mc_Req: 'x' } } }, 'spec.originate.variables: variable names starting with MC_'],
     // 512 characters, each escaped to two bytes: past AMI's 1024-byte line, which a worker would refuse to start with.

@@ -30,3 +30,12 @@ describe('lease and heartbeat', () => {
     expect(() => settings({ heartbeat: 2, lease: 3 })).toThrow(/2 × heartbeat \+ 1 s/);
   });
 });
+
+describe('the dial string', () => {
+  it('refuses a Local channel Asterisk would optimise away mid-call, naming the field', () => {
+    const local = (channel: string) => settings({ originate: { channel, context: 'agents' } });
+    expect(() => local('Local/{number}@outbound')).toThrow(/originate\.channel.*must end in \/n/);
+    expect(local('Local/{number}@outbound/n').originate.channel).toBe('Local/{number}@outbound/n');
+    expect(local('PJSIP/{number}@carrier').originate.channel).toBe('PJSIP/{number}@carrier');
+  });
+});
