@@ -60,6 +60,7 @@ export interface LiveChannel {
   accountCode: string;
   /** Numeric channel state, 6 = Up. */
   channelState: number;
+  /** How long the channel has existed (Status `Seconds`, CoreShowChannel `Duration`): ringing included, so not a talk time. */
   durationSeconds?: number;
 }
 

@@ -1118,6 +1118,9 @@ export class Worker {
       if (mine.length > 0) {
         const first = mine.find((c) => c.uniqueid === call.primary) ?? (mine[0] as LiveChannel);
         call.primary = first.uniqueid;
+        // When nobody heard the answer: the central says how long the channel has existed,
+        // ringing included, not when it was answered. Long by the ring at most (docs/protocol.md
+        // §3.4); counting from now would miss the talk before, minutes after a take-over.
         if (first.channelState === 6 && call.answeredAt === null) call.answeredAt = this.now() - (first.durationSeconds ?? 0) * 1000;
         for (const c of mine) this.tracker.watchUniqueid(call, c.uniqueid);
         if (call.adopted) this.metrics.recovered.inc({ how: 'following' });
