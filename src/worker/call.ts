@@ -137,8 +137,11 @@ export class LiveCall {
   }
 
   toResult(base: { celula: string; worker: string; central: string | null }, now: number, override?: { status?: CallStatus; detail?: string }): CallResult {
-    const cause = telling(this.hangups);
     const status = override?.status ?? this.status();
+    // An answered call ended as its own leg says; the most telling cause of any leg would be a
+    // busy agent's, or a Queue's losing ring, for a call that was answered all the same.
+    const primary = status === 'answered' ? this.hangups.find((h) => h.uniqueid === this.primary) : undefined;
+    const cause = primary ?? telling(this.hangups);
     const endedAt = this.endedAt ?? this.hangups.at(-1)?.at ?? now;
     const answeredAt = status === 'answered' ? this.answeredAt : null;
     const detail = override?.detail ?? this.detail;

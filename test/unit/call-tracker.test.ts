@@ -80,3 +80,16 @@ describe('CallTracker', () => {
     expect(call).toMatchObject({ responded: true, reason: 5 });
   });
 });
+
+describe('LiveCall', () => {
+  it('an answered call reports its own leg\'s cause, not a busy agent\'s', () => {
+    const call = new LiveCall('req-3', null, 0);
+    call.primary = 'mc1-req-3-1';
+    call.apply({ kind: 'originate-response', channel: 'PJSIP/5511900000003@carrier', actionId: 'a', success: true, reason: 4, uniqueid: 'mc1-req-3-1' }, 1000);
+    call.answeredAt = 1000;
+    // A Queue rang a busy agent first (same Linkedid), then the call ended normally.
+    call.apply({ kind: 'hangup', uniqueid: 'agent-1', channel: 'PJSIP/agent-1', cause: 17, causeTxt: 'User busy' }, 2000);
+    call.apply({ kind: 'hangup', uniqueid: 'mc1-req-3-1', channel: 'PJSIP/carrier-1', cause: 16, causeTxt: 'Normal Clearing' }, 9000);
+    expect(call.toResult({ celula: 'vendas', worker: 'w', central: 'c' }, 9000)).toMatchObject({ status: 'answered', cause: 16, causeTxt: 'Normal Clearing', billsec: 8 });
+  });
+});
