@@ -816,8 +816,15 @@ export class Worker {
    * still ringing. An answered call is never cut: a customer is on the line.
    */
   private async cancelRinging(call: LiveCall): Promise<void> {
-    const channel = call.primary;
-    if (call.answeredAt !== null || call.published || channel === undefined) return;
+    if (call.answeredAt !== null || call.published) return;
+    let channel = call.primary;
+    if (channel === undefined) {
+      // Asterisk 1.8 and 11 take no ChannelId, and tell the channel's Uniqueid only with the
+      // answer: until then the ringing channel is known by the Account it carries.
+      const listed = await this.ami.liveChannels(this.live.commandTimeoutMs).catch(() => []);
+      channel = listed.find((c) => c.accountCode === call.id)?.channel;
+      if (channel === undefined || call.answeredAt !== null || call.published) return;
+    }
     call.cancelledByUs = true;
     try {
       const reply = await this.ami.hangup(channel, 16, this.live.commandTimeoutMs);
