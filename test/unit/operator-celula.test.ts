@@ -100,7 +100,7 @@ describe('desired replicas', () => {
 describe('render', () => {
   const opts = { defaultImage: 'img:1', replicas: 3 };
   it('a Deployment that runs the worker with secrets from files, never literals', () => {
-    const d = renderDeployment(celula, central, opts) as unknown as { spec: { template: { spec: Record<string, unknown> & { containers: Array<Record<string, unknown>> } } } };
+    const d = renderDeployment(celula, central, opts) as unknown as { spec: { selector: { matchLabels: Record<string, string> }; template: { spec: Record<string, unknown> & { containers: Array<Record<string, unknown>> } } } };
     const pod = d.spec.template.spec;
     expect(pod.terminationGracePeriodSeconds).toBe(150);
     const env = pod.containers[0]?.env as Array<{ name: string; value?: string }>;
@@ -108,6 +108,9 @@ describe('render', () => {
     // Bounded semi-spaces keep a busy worker's RSS well under its limit (src/worker/node-options.ts).
     expect(env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=16');
     expect(JSON.stringify(d)).not.toMatch(/"value":"[^"/]*secret[^"/]*"/);
+    expect(pod.topologySpreadConstraints).toEqual([
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: d.spec.selector.matchLabels }, matchLabelKeys: ['pod-template-hash'] },
+    ]);
     // Never BestEffort unless asked: such pods are evicted first, with no grace period to drain.
     expect(pod.containers[0]?.resources).toEqual({ requests: { cpu: '250m', memory: '192Mi' }, limits: { memory: '384Mi' } });
     const none = parseCelula({ ...celula, spec: { ...celula.spec, worker: { ...celula.spec.worker, resources: {} } } });

@@ -202,6 +202,11 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
     securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
     containers: [container],
     volumes,
+    // Spread over nodes, softly: a node lost takes a share of a central's calls to recovery,
+    // not all of them. By the template's hash, so a rollout's old and new pods count apart.
+    topologySpreadConstraints: [
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: labels }, matchLabelKeys: ['pod-template-hash'] },
+    ],
   };
   if (opts.serviceAccountName) podSpec.serviceAccountName = opts.serviceAccountName;
   if (spec.worker.nodeSelector) podSpec.nodeSelector = spec.worker.nodeSelector;
