@@ -322,7 +322,7 @@ async function main(): Promise<void> {
     const c = cluster;
     const kubectl = kubectlFor(() => c);
     console.log(`cluster up (${nodes} kwok node(s)), redis :${redis.port}, pbx :${pbx.port} — ${since()}`);
-    await installOperatorSurface(cluster, [`workers.serviceAccount.extraNamespaces={${NS}}`]);
+    await installOperatorSurface(cluster, ['clusterWide=true', `workers.serviceAccount.extraNamespaces={${NS}}`]);
     const saKubeconfig = await serviceAccountKubeconfig(cluster);
     const admin = KubeClient.fromFile(cluster.kubeconfigPath);
 

@@ -19,14 +19,15 @@ docker build -t "$IMAGE" .
 kind get clusters | grep -qx "$CLUSTER" || kind create cluster --name "$CLUSTER" --wait 120s
 kind load docker-image "$IMAGE" --name "$CLUSTER"
 
+# The célula's namespace first: the chart gives the operator a Role there.
+kubectl create namespace multcall-demo --dry-run=client -o yaml | kubectl apply -f -
+kubectl label namespace multcall-demo pod-security.kubernetes.io/enforce=restricted --overwrite
 helm upgrade --install multcall-operator charts/multcall-operator \
   --namespace multcall-system --create-namespace \
   --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=IfNotPresent \
-  --set 'workers.serviceAccount.extraNamespaces={multcall-demo}' \
+  --set 'watchNamespaces={multcall-demo}' \
   --wait --timeout 180s
 
-kubectl create namespace multcall-demo --dry-run=client -o yaml | kubectl apply -f -
-kubectl label namespace multcall-demo pod-security.kubernetes.io/enforce=restricted --overwrite
 # The samples name the published image; point them at the one just built.
 cat deploy/samples/*.yaml | sed "s#ghcr.io/zanc/multcall-operator:[0-9.]*#$IMAGE#g" | kubectl apply -n multcall-demo -f -
 

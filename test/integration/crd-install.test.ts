@@ -65,6 +65,22 @@ describe('Helm chart', () => {
   it('lints clean, with default and with per-namespace values', async () => {
     await helm(['lint', '--strict', CHART]);
     await helm(['lint', '--strict', CHART, '--set', 'watchNamespaces={team-a,team-b}', '--set', 'serviceMonitor.enabled=true']);
+    await helm(['lint', '--strict', CHART, '--set', 'clusterWide=true']);
+  });
+
+  it('manages the release namespace by default, every namespace only when asked, never both ways', async () => {
+    const scope = async (set: string[]) => {
+      const docs = parseDocs(await helm(['template', 'x', CHART, '-n', 'mc', ...set]));
+      const env = ((docs.find((d) => d.kind === 'Deployment')?.spec as Obj).template as { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } }).spec.containers[0]?.env;
+      const roles = docs.filter((d) => d.kind === 'Role' || d.kind === 'ClusterRole').map((d) => `${String(d.kind)}/${String((d.metadata as Obj).namespace ?? '')}/${String((d.metadata as Obj).name)}`);
+      return { watch: env?.find((e) => e.name === 'WATCH_NAMESPACES')?.value, roles };
+    };
+    expect(await scope([])).toEqual({ watch: 'mc', roles: ['Role/mc/x-multcall-operator', 'Role/mc/x-multcall-operator-leader-election'] });
+    expect(await scope(['--set', 'watchNamespaces={a,b}'])).toMatchObject({ watch: 'a,b', roles: ['Role/a/x-multcall-operator', 'Role/b/x-multcall-operator', 'Role/mc/x-multcall-operator-leader-election'] });
+    expect(await scope(['--set', 'clusterWide=true'])).toMatchObject({ watch: '', roles: ['ClusterRole//x-multcall-operator', 'Role/mc/x-multcall-operator-leader-election'] });
+    const both = await cluster.helm(['template', 'x', CHART, '--set', 'clusterWide=true', '--set', 'watchNamespaces={a}']);
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toContain('leave watchNamespaces empty');
   });
 
   it('rejects values the schema does not know', async () => {
@@ -81,7 +97,7 @@ describe('Helm chart', () => {
   });
 
   it('renders no wildcard in any RBAC rule', async () => {
-    for (const set of [[], ['--set', 'watchNamespaces={team-a}']]) {
+    for (const set of [[], ['--set', 'watchNamespaces={team-a}'], ['--set', 'clusterWide=true']]) {
       const docs = parseDocs(await helm(['template', 'x', CHART, ...set]));
       const rules = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role').flatMap((d) => d.rules as Record<string, string[]>[]);
       expect(rules.length).toBeGreaterThan(0);
@@ -137,21 +153,25 @@ describe('kustomize base', () => {
     expect(byKindAndName(base)).toEqual(byKindAndName(rendered.map((d) => withoutHelmLabels(d) as Obj)));
   });
 
-  it('applies, and the operator is cluster-wide with no rights beyond its rules', async () => {
+  it('applies, and the operator manages its own namespace only, with no rights beyond its rules', async () => {
     await kubectl(['apply', '--server-side', '-k', repo('deploy/base')]);
     await kubectl(['rollout', 'status', 'deployment/multcall-operator', '-n', 'multcall-system', '--timeout=60s']);
     const operator = 'system:serviceaccount:multcall-system:multcall-operator';
-    expect(await can(operator, ['watch', 'centrals.multcall.zanc.com.br', '--all-namespaces'])).toBe(true);
-    expect(await can(operator, ['delete', 'configmaps', '-n', 'team-b'])).toBe(true);
-    expect(await can(operator, ['create', 'poddisruptionbudgets.policy', '-n', 'team-b'])).toBe(true);
+    const own = ['-n', 'multcall-system'];
+    expect(await can(operator, ['watch', 'centrals.multcall.zanc.com.br', ...own])).toBe(true);
+    expect(await can(operator, ['delete', 'configmaps', ...own])).toBe(true);
+    expect(await can(operator, ['create', 'poddisruptionbudgets.policy', ...own])).toBe(true);
     // Secrets are read one by one, by name: never listed or watched.
-    expect(await can(operator, ['get', 'secrets', '-n', 'team-b'])).toBe(true);
-    expect(await can(operator, ['list', 'secrets', '-n', 'team-b'])).toBe(false);
-    expect(await can(operator, ['watch', 'secrets', '-n', 'team-b'])).toBe(false);
-    expect(await can(operator, ['update', 'deployments', '-n', 'team-b'])).toBe(false);
-    expect(await can(operator, ['list', 'pods', '-n', 'team-b'])).toBe(false);
+    expect(await can(operator, ['get', 'secrets', ...own])).toBe(true);
+    expect(await can(operator, ['list', 'secrets', ...own])).toBe(false);
+    expect(await can(operator, ['watch', 'secrets', ...own])).toBe(false);
+    expect(await can(operator, ['update', 'deployments', ...own])).toBe(false);
+    expect(await can(operator, ['list', 'pods', ...own])).toBe(false);
+    expect(await can(operator, ['delete', 'celulas.multcall.zanc.com.br', ...own])).toBe(false);
+    // Nothing of any other namespace, its Secrets least of all, nor anything cluster-wide.
+    expect(await can(operator, ['get', 'secrets', '-n', 'team-b'])).toBe(false);
+    expect(await can(operator, ['watch', 'centrals.multcall.zanc.com.br', '--all-namespaces'])).toBe(false);
     expect(await can(operator, ['get', 'nodes'])).toBe(false);
-    expect(await can(operator, ['delete', 'celulas.multcall.zanc.com.br', '-n', 'team-b'])).toBe(false);
   });
 
   it('runs the samples: the API server admits every object under the restricted Pod Security profile', async () => {

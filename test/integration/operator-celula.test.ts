@@ -121,7 +121,7 @@ beforeAll(async () => {
   [cluster, redis, pbx] = await Promise.all([startCluster(), startRedis(), startPbxSimulator({ profile: '20' })]);
   timings.clusterUp = performance.now() - t0;
   // The workers' ServiceAccount (no RBAC, no token) must exist where the Celulas live.
-  await installOperatorSurface(cluster, [`workers.serviceAccount.extraNamespaces={${NS}}`]);
+  await installOperatorSurface(cluster, ['clusterWide=true', `workers.serviceAccount.extraNamespaces={${NS}}`]);
   operator = await startOperatorAsChart(cluster);
   timings.operatorUp = performance.now() - t0;
 });

@@ -37,7 +37,7 @@ beforeAll(async () => {
   const secret = parseYaml(readFileSync('deploy/samples/secret.yaml', 'utf8')) as { stringData: { username: string; secret: string } };
   const user = { ...DEFAULT_PBX_USER, username: secret.stringData.username, secret: secret.stringData.secret };
   [cluster, redis, pbx] = await Promise.all([startCluster(), startRedis(), startPbxSimulator({ profile: '20', users: [user] })]);
-  await installOperatorSurface(cluster, [`workers.serviceAccount.extraNamespaces={${NS}}`]);
+  await installOperatorSurface(cluster, ['clusterWide=true', `workers.serviceAccount.extraNamespaces={${NS}}`]);
   // What cluster DNS would answer for the samples' Services, in the samples' namespace (not the operator's).
   const services: Record<string, { host: string; port: number }> = {
     [`redis.${NS}.svc:6379`]: { host: '127.0.0.1', port: redis.port },

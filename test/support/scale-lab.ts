@@ -59,7 +59,7 @@ const total = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a
 export async function startScaleLab(opts: ScaleLabOptions): Promise<ScaleLab> {
   const [cluster, redis, ...sims] = await Promise.all([startCluster(), startRedis(), ...opts.centrals.map(() => startPbxSimulator({ profile: '20', ...opts.pbx }))]);
   const kubectl = kubectlFor(() => cluster);
-  await installOperatorSurface(cluster, [`workers.serviceAccount.extraNamespaces={${NS}}`]);
+  await installOperatorSurface(cluster, ['clusterWide=true', `workers.serviceAccount.extraNamespaces={${NS}}`]);
   const operator = await startOperatorAsChart(cluster, {
     metricsPort: -1,
     ...(opts.logger ? { logger: opts.logger } : {}),

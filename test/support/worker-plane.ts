@@ -94,7 +94,7 @@ async function start(opts: { pbx: PbxSimulatorOptions; celula: CelulaShape }, cl
   multcall.start();
   cleanup.push(() => multcall.stop());
   // The workers' ServiceAccount (no RBAC, no token) must exist where the Celulas live.
-  await installOperatorSurface(cluster, [`workers.serviceAccount.extraNamespaces={${NS}}`]);
+  await installOperatorSurface(cluster, ['clusterWide=true', `workers.serviceAccount.extraNamespaces={${NS}}`]);
   const operator = await startOperatorAsChart(cluster);
   cleanup.push(() => operator.stop());
   const runner = await startPodRunner({ kubeconfigPath: cluster.kubeconfigPath, namespaces: [NS] });

@@ -106,3 +106,17 @@ ClusterRole, or into a Role per watched namespace; docs/kubernetes.md says why e
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end -}}
+
+{{/*
+Namespaces the operator manages, comma-separated: watchNamespaces, else the release
+namespace; empty when clusterWide (every namespace).
+*/}}
+{{- define "multcall-operator.watchNamespaces" -}}
+{{- if .Values.clusterWide -}}
+{{- if .Values.watchNamespaces -}}
+{{- fail "clusterWide manages every namespace: leave watchNamespaces empty with it" -}}
+{{- end -}}
+{{- else -}}
+{{- join "," (.Values.watchNamespaces | default (list .Release.Namespace)) -}}
+{{- end -}}
+{{- end -}}
