@@ -207,7 +207,7 @@ export const celulaWorker = z
     resources: resourceRequirements
       .default(defaultWorkerResources)
       .describe(
-        'Compute resources of the worker container, as in a Pod spec. Default: requests cpu 250m, memory 192Mi; limits memory 384Mi (a worker uses about 130 MB with 1,000 calls up, 165 MB at 1,000 calls/s, 220 MB at 3,000; no CPU limit, whose throttling would delay calls). Set to {} for none.',
+        'Compute resources of the worker container, as in a Pod spec. Default: requests cpu 250m, memory 192Mi; limits memory 384Mi (a worker uses about 125 MB with 1,000 calls up, 165 MB at 1,000 calls/s, 220 MB at 3,000; no CPU limit, whose throttling would delay calls). Set to {} for none.',
       ),
     logLevel: logLevel.default('info').describe('Worker log level: fatal, error, warn, info, debug, trace or silent.'),
     drainTimeout: duration({

@@ -140,7 +140,8 @@ export class LiveCall {
     const status = override?.status ?? this.status();
     // An answered call ended as its own leg says; the most telling cause of any leg would be a
     // busy agent's, or a Queue's losing ring, for a call that was answered all the same.
-    const primary = status === 'answered' ? this.hangups.find((h) => h.uniqueid === this.primary) : undefined;
+    // (Its cause 0, "not set", as a Local ;1 may end, tells nothing: the legs' then.)
+    const primary = status === 'answered' ? this.hangups.find((h) => h.uniqueid === this.primary && h.cause !== 0) : undefined;
     const cause = primary ?? telling(this.hangups);
     const endedAt = this.endedAt ?? this.hangups.at(-1)?.at ?? now;
     const answeredAt = status === 'answered' ? this.answeredAt : null;

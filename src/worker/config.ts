@@ -18,8 +18,7 @@ export const originateTemplate = z.object({
   /** Dial string with `{number}` where the number goes, e.g. `PJSIP/{number}@carrier`. */
   channel: z
     .string()
-    .regex(/^[A-Za-z0-9_-]+\/[^\r\n\0]*\{number\}[^\r\n\0]*$/, { message: 'must be Tech/… containing {number}, e.g. PJSIP/{number}@carrier' })
-    .refine(localKeepsPair, LOCAL_KEEPS_PAIR_MESSAGE),
+    .regex(/^[A-Za-z0-9_-]+\/[^\r\n\0]*\{number\}[^\r\n\0]*$/, { message: 'must be Tech/… containing {number}, e.g. PJSIP/{number}@carrier' }),
   context: z.string().regex(/^[A-Za-z0-9_.-]{1,79}$/),
   exten: z.string().regex(/^[A-Za-z0-9_*#+.-]{1,79}$/).default('s'),
   priority: z.number().int().min(1).default(1),
@@ -184,6 +183,14 @@ function rereader(env: NodeJS.ProcessEnv, name: string, first: string | undefine
     }
     return last;
   };
+}
+
+/**
+ * What the worker runs with but warns about at start. Not refused: a settings file written
+ * before the check (a Celula admitted earlier, a pod restarting) must still start.
+ */
+export function configWarnings(settings: WorkerSettings): string[] {
+  return localKeepsPair(settings.originate.channel) ? [] : [`originate.channel: ${LOCAL_KEEPS_PAIR_MESSAGE}`];
 }
 
 /** `NAME` from the environment, or the contents of the file named by `NAME_FILE`. */

@@ -5,7 +5,7 @@
 import { createAmiClient } from '../ami/client.js';
 import type { Logger } from '../lib/log.js';
 import { startHttp } from '../lib/http.js';
-import type { WorkerSettings } from './config.js';
+import { configWarnings, type WorkerSettings } from './config.js';
 import { workerMetrics } from './metrics.js';
 import { Worker } from './worker.js';
 
@@ -17,6 +17,7 @@ export interface RunningWorker {
 
 /** `now`: the worker's clock, Date.now unless a test drives it. */
 export async function startWorker(settings: WorkerSettings, logger: Logger, options: { now?: () => number } = {}): Promise<RunningWorker> {
+  for (const warning of configWarnings(settings)) logger.warn({ celula: settings.celula }, warning);
   const metrics = workerMetrics({ celula: settings.celula, central: settings.central.name });
   const ami = createAmiClient({
     host: settings.central.host,

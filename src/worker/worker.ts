@@ -71,8 +71,10 @@ export const SEND_WINDOW_FLOOR_MS = 500;
 /** How often replies that reach a departed worker's inbox are moved to its adopter's (forward-4). */
 const REPLY_FORWARD_INTERVAL_MS = 250;
 /**
- * How long an adopted call whose ACK reply is already overdue still waits for one: a reply
- * Multcall sent in time may be waiting in the departed worker's inbox, which nobody read.
+ * How long an adopted call whose ACK reply is already overdue still waits for one, once the
+ * central has been asked about it: a reply Multcall sent in time may be waiting unread in the
+ * departed worker's inbox, or in ours when a process restarts with our id (read only after
+ * its orphans are adopted).
  */
 const ADOPTED_REPLY_GRACE_MS = 1000;
 /** Backoff between passes whose transition Redis answered too late to send: doubling from this… */
@@ -132,6 +134,7 @@ export class Worker {
    * when (our clock): Multcall replies to the inbox the ACK named.
    */
   private readonly forwarded = new Map<string, number>();
+  private listingForCancel: Promise<LiveChannel[]> | undefined;
   private live: Live;
   private stopping = false;
   private stopped: Promise<void> | undefined;
@@ -821,8 +824,11 @@ export class Worker {
     if (channel === undefined) {
       // Asterisk 1.8 and 11 take no ChannelId, and tell the channel's Uniqueid only with the
       // answer: until then the ringing channel is known by the Account it carries.
-      const listed = await this.ami.liveChannels(this.live.commandTimeoutMs).catch(() => []);
-      channel = listed.find((c) => c.accountCode === call.id)?.channel;
+      const listed = (await this.ringingListing()).filter((c) => c.accountCode === call.id);
+      // Up already (its OriginateResponse, the only answer 1.8 tells, may be on its way): a
+      // customer is on the line.
+      if (listed.some((c) => c.channelState === 6)) return;
+      channel = listed[0]?.channel;
       if (channel === undefined || call.answeredAt !== null || call.published) return;
     }
     call.cancelledByUs = true;
@@ -837,6 +843,15 @@ export class Worker {
       call.cancelledByUs = false;
       this.log.warn({ id: call.id, err: (error as Error).message }, 'could not cancel the call');
     }
+  }
+
+  /** One channel listing at a time for cancelRinging: a Multcall that stops replying times out every ringing call at once. */
+  private ringingListing(): Promise<LiveChannel[]> {
+    this.listingForCancel ??= this.ami
+      .liveChannels(this.live.commandTimeoutMs)
+      .catch(() => [])
+      .finally(() => (this.listingForCancel = undefined));
+    return this.listingForCancel;
   }
 
   // ── track & report ───────────────────────────────────────────────────────────────────
@@ -1042,7 +1057,8 @@ export class Worker {
       // sent in time may be waiting there, unread, whenever the take-over comes. A reply we
       // adopted in the previous holder's own inbox is looked for there (`from`).
       if (record.s === 'originated' && !record.k && record.o !== undefined) {
-        const wait = Math.max(record.o + this.live.ackTimeoutMs - this.now(), ADOPTED_REPLY_GRACE_MS);
+        // The central is asked first (resolveWithCentral, up to its listing's timeout).
+        const wait = Math.max(record.o + this.live.ackTimeoutMs - this.now(), ADOPTED_REPLY_GRACE_MS + Math.max(this.live.commandTimeoutMs, 5000));
         call.ack = 'pending';
         this.ackTimer(call, wait);
         for (const inboxOf of new Set([record.rt, record.from])) {
@@ -1072,6 +1088,8 @@ export class Worker {
    */
   private async forwardReplies(): Promise<void> {
     for (const from of [...this.forwarded.keys()]) {
+      // Dropped meanwhile (taken over ourselves): those replies are the new holder's.
+      if (!this.forwarded.has(from)) continue;
       const moved = await this.store.forwardReplies(from, this.id);
       // Read after the move: an adoption meanwhile may have pushed the deadline back.
       if (moved === null || this.now() > (this.forwarded.get(from) ?? 0)) this.forwarded.delete(from);

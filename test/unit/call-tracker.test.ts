@@ -92,4 +92,14 @@ describe('LiveCall', () => {
     call.apply({ kind: 'hangup', uniqueid: 'mc1-req-3-1', channel: 'PJSIP/carrier-1', cause: 16, causeTxt: 'Normal Clearing' }, 9000);
     expect(call.toResult({ celula: 'vendas', worker: 'w', central: 'c' }, 9000)).toMatchObject({ status: 'answered', cause: 16, causeTxt: 'Normal Clearing', billsec: 8 });
   });
+
+  it('an answered call whose own leg ends with cause 0 (a Local ;1) reports the other legs\' cause', () => {
+    const call = new LiveCall('req-4', null, 0);
+    call.primary = 'mc1-req-4-1';
+    call.apply({ kind: 'originate-response', channel: 'Local/5511900000004@outbound/n', actionId: 'a', success: true, reason: 4, uniqueid: 'mc1-req-4-1' }, 1000);
+    call.answeredAt = 1000;
+    call.apply({ kind: 'hangup', uniqueid: 'trunk-1', channel: 'PJSIP/carrier-2', cause: 16, causeTxt: 'Normal Clearing' }, 5000);
+    call.apply({ kind: 'hangup', uniqueid: 'mc1-req-4-1', channel: 'Local/5511900000004@outbound-1;1', cause: 0, causeTxt: 'Unknown' }, 5000);
+    expect(call.toResult({ celula: 'vendas', worker: 'w', central: 'c' }, 5000)).toMatchObject({ status: 'answered', cause: 16, causeTxt: 'Normal Clearing' });
+  });
 });
