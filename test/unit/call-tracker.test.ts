@@ -82,24 +82,24 @@ describe('CallTracker', () => {
 });
 
 describe('LiveCall', () => {
-  it('an answered call reports its own leg\'s cause, not a busy agent\'s', () => {
+  /** A call answered at 1 s whose legs then hang up as given, in order; its result at the last. */
+  function answered(channel: string, hangups: Array<[uniqueid: string, cause: number, causeTxt: string, at: number]>) {
     const call = new LiveCall('req-3', null, 0);
     call.primary = 'mc1-req-3-1';
-    call.apply({ kind: 'originate-response', channel: 'PJSIP/5511900000003@carrier', actionId: 'a', success: true, reason: 4, uniqueid: 'mc1-req-3-1' }, 1000);
+    call.apply({ kind: 'originate-response', channel, actionId: 'a', success: true, reason: 4, uniqueid: call.primary }, 1000);
     call.answeredAt = 1000;
+    for (const [uniqueid, cause, causeTxt, at] of hangups) call.apply({ kind: 'hangup', uniqueid, channel: `PJSIP/${uniqueid}`, cause, causeTxt }, at);
+    return call.toResult({ celula: 'vendas', worker: 'w', central: 'c' }, hangups.at(-1)?.[3] ?? 1000);
+  }
+
+  it('an answered call reports its own leg\'s cause, not a busy agent\'s', () => {
     // A Queue rang a busy agent first (same Linkedid), then the call ended normally.
-    call.apply({ kind: 'hangup', uniqueid: 'agent-1', channel: 'PJSIP/agent-1', cause: 17, causeTxt: 'User busy' }, 2000);
-    call.apply({ kind: 'hangup', uniqueid: 'mc1-req-3-1', channel: 'PJSIP/carrier-1', cause: 16, causeTxt: 'Normal Clearing' }, 9000);
-    expect(call.toResult({ celula: 'vendas', worker: 'w', central: 'c' }, 9000)).toMatchObject({ status: 'answered', cause: 16, causeTxt: 'Normal Clearing', billsec: 8 });
+    const result = answered('PJSIP/5511900000003@carrier', [['agent-1', 17, 'User busy', 2000], ['mc1-req-3-1', 16, 'Normal Clearing', 9000]]);
+    expect(result).toMatchObject({ status: 'answered', cause: 16, causeTxt: 'Normal Clearing', billsec: 8 });
   });
 
   it('an answered call whose own leg ends with cause 0 (a Local ;1) reports the other legs\' cause', () => {
-    const call = new LiveCall('req-4', null, 0);
-    call.primary = 'mc1-req-4-1';
-    call.apply({ kind: 'originate-response', channel: 'Local/5511900000004@outbound/n', actionId: 'a', success: true, reason: 4, uniqueid: 'mc1-req-4-1' }, 1000);
-    call.answeredAt = 1000;
-    call.apply({ kind: 'hangup', uniqueid: 'trunk-1', channel: 'PJSIP/carrier-2', cause: 16, causeTxt: 'Normal Clearing' }, 5000);
-    call.apply({ kind: 'hangup', uniqueid: 'mc1-req-4-1', channel: 'Local/5511900000004@outbound-1;1', cause: 0, causeTxt: 'Unknown' }, 5000);
-    expect(call.toResult({ celula: 'vendas', worker: 'w', central: 'c' }, 5000)).toMatchObject({ status: 'answered', cause: 16, causeTxt: 'Normal Clearing' });
+    const result = answered('Local/5511900000004@outbound/n', [['trunk-1', 16, 'Normal Clearing', 5000], ['mc1-req-3-1', 0, 'Unknown', 5000]]);
+    expect(result).toMatchObject({ status: 'answered', cause: 16, causeTxt: 'Normal Clearing' });
   });
 });
