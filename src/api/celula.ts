@@ -22,6 +22,7 @@ import {
   secretKeyRef,
   timestamp,
   nodeSelector,
+  podAnnotations,
   toleration,
 } from './common.js';
 import { API_VERSION } from './group.js';
@@ -220,6 +221,17 @@ export const celulaWorker = z
       .enum(['report', 'hangup'])
       .default('report')
       .describe("What a worker does with a placed call when Multcall's CodLigacao never arrives: report it without one, or hang it up."),
+    podAnnotations: podAnnotations
+      .optional()
+      .describe(
+        "Annotations of the worker pods, e.g. a service mesh's: sidecar.istio.io/inject: 'false', or a sidecar drain as long as the worker's (drainTimeout).",
+      ),
+    priorityClassName: z
+      .string()
+      .max(253)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, { message: 'must be a DNS subdomain name' })
+      .optional()
+      .describe('PriorityClass of the worker pods: placed calls outrank batch work when a node is short of room.'),
     nodeSelector: nodeSelector.optional().describe('Node labels the worker pods must run on.'),
     tolerations: z.array(toleration).max(32).optional().describe('Tolerations of the worker pods.'),
   })

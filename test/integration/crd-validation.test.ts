@@ -53,6 +53,7 @@ const badCelulas: { what: string; spec: Obj; field: string }[] = [
   { what: 'zero duration', spec: withSpec((s) => (s.scaling = { scaleDownStabilization: '0s' })), field: 'spec.scaling.scaleDownStabilization' },
   { what: 'ACK timeout above 10m', spec: withSpec((s) => (s.timeouts = { commandAck: '20m' })), field: 'spec.timeouts.commandAck' },
   { what: 'channel without {number}', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/1130000000@carrier', context: 'x' })), field: 'spec.originate.channel' },
+  { what: 'a pod annotation key with a space', spec: withSpec((s) => (s.worker = { podAnnotations: { 'sidecar inject': 'false' } })), field: 'spec.worker.podAnnotations' },
   { what: 'a Local channel the central would optimise away', spec: withSpec((s) => (s.originate = { channel: 'local/{number}@outbound', context: 'x' })), field: 'spec.originate.channel' },
   { what: 'CR/LF in callerId', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/{number}@c', context: 'x', callerId: 'a\r\nAction: Hangup' })), field: 'spec.originate.callerId' },
   { what: 'bad variable name', spec: withSpec((s) => (s.originate = { channel: 'PJSIP/{number}@c', context: 'x', variables: { '1BAD': 'x' } })), field: 'spec.originate.variables' },

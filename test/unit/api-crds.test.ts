@@ -173,6 +173,8 @@ describe('parseCelula', () => {
     ['channel without {number}', { originate: { channel: 'PJSIP/100@carrier', context: 'x' } }, 'spec.originate.channel'],
     ['both selector and names', { centrals: { names: ['a'], selector: {} } }, 'spec.centrals'],
     ['queue with a space', { queue: 'ven das' }, 'spec.queue'],
+    ['a pod annotation key with a space', { worker: { podAnnotations: { 'sidecar inject': 'false' } } }, 'spec.worker.podAnnotations: keys must be annotation keys'],
+    ['a priorityClassName with capitals', { worker: { priorityClassName: 'High' } }, 'spec.worker.priorityClassName'],
     ['a Local channel without /n', { originate: { channel: 'Local/{number}@outbound/j', context: 'x' } }, 'spec.originate.channel: a Local channel must end in /n'],
     ['LF in a variable', { originate: { channel: 'PJSIP/{number}@c', context: 'x', variables: { A: 'x\nAction: Hangup' } } }, 'spec.originate.variables.A'],
     ['a reserved variable', { originate: { channel: 'PJSIP/{number}@c', context: 'x', variables: { __Mc_Req: 'x' } } }, 'spec.originate.variables: variable names starting with MC_'],

@@ -113,6 +113,12 @@ describe('render', () => {
     ]);
     // Never BestEffort unless asked: such pods are evicted first, with no grace period to drain.
     expect(pod.containers[0]?.resources).toEqual({ requests: { cpu: '250m', memory: '192Mi' }, limits: { memory: '384Mi' } });
+    // What a service mesh or the scheduler is told about the pods, as the Celula says.
+    const meshed = parseCelula({ ...celula, spec: { ...celula.spec, worker: { ...celula.spec.worker, podAnnotations: { 'sidecar.istio.io/inject': 'false' }, priorityClassName: 'calls-high' } } });
+    const template = (renderDeployment(meshed, central, opts).spec as { template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } }).template;
+    expect(template.metadata.annotations).toEqual({ 'sidecar.istio.io/inject': 'false' });
+    expect(template.spec.priorityClassName).toBe('calls-high');
+    expect((d.spec.template as unknown as { metadata: Record<string, unknown> }).metadata.annotations).toBeUndefined();
     const none = parseCelula({ ...celula, spec: { ...celula.spec, worker: { ...celula.spec.worker, resources: {} } } });
     expect((renderDeployment(none, central, opts).spec as typeof d.spec).template.spec.containers[0]?.resources).toBeUndefined();
   });

@@ -211,6 +211,7 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
   if (opts.serviceAccountName) podSpec.serviceAccountName = opts.serviceAccountName;
   if (spec.worker.nodeSelector) podSpec.nodeSelector = spec.worker.nodeSelector;
   if (spec.worker.tolerations) podSpec.tolerations = spec.worker.tolerations;
+  if (spec.worker.priorityClassName) podSpec.priorityClassName = spec.worker.priorityClassName;
 
   return {
     apiVersion: 'apps/v1',
@@ -222,7 +223,7 @@ export function renderDeployment(celula: Celula, central: Central, opts: RenderO
       revisionHistoryLimit: 3,
       // A new worker comes up before an old one starts draining: capacity never dips in a rollout.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
-      template: { metadata: { labels: meta.labels }, spec: podSpec },
+      template: { metadata: { labels: meta.labels, ...(spec.worker.podAnnotations ? { annotations: spec.worker.podAnnotations } : {}) }, spec: podSpec },
     },
   };
 }
