@@ -155,20 +155,6 @@ export type ResourceRequirements = z.infer<typeof resourceRequirements>;
 const LABEL_KEY_CEL = `r'${LABEL_KEY.source}'`;
 
 /** Node labels the pods must run on: label keys and values, as the API server holds a Pod's nodeSelector to them. */
-/** Pod annotations: keys as label keys, values free text (a service mesh's settings, say). */
-export const podAnnotations = withRules(
-  z
-    .record(z.string().max(316), z.string().max(4096))
-    .meta({ maxProperties: 64 }),
-  [
-    {
-      rule: `self.all(k, k.matches(${LABEL_KEY_CEL}))`,
-      message: 'keys must be annotation keys: an optional DNS prefix and /, then at most 63 letters, digits, -, _ and .',
-      check: (m) => Object.keys(m).every((k) => LABEL_KEY.test(k)),
-    },
-  ],
-);
-
 export const nodeSelector = withRules(
   z
     .record(z.string().max(316), z.string().max(63).regex(LABEL_VALUE, { message: 'must be a label value' }))
@@ -177,6 +163,23 @@ export const nodeSelector = withRules(
     {
       rule: `self.all(k, k.matches(${LABEL_KEY_CEL}))`,
       message: 'keys must be label keys: an optional DNS prefix and /, then at most 63 letters, digits, -, _ and .',
+      check: (m) => Object.keys(m).every((k) => LABEL_KEY.test(k)),
+    },
+  ],
+);
+
+/**
+ * Pod annotations: keys as label keys, values free text (a service mesh's settings, say); at
+ * most 64 of 2 KiB, well inside the API server's 256 KiB for all of a pod's annotations.
+ */
+export const podAnnotations = withRules(
+  z
+    .record(z.string().max(316), z.string().max(2048))
+    .meta({ maxProperties: 64 }),
+  [
+    {
+      rule: `self.all(k, k.matches(${LABEL_KEY_CEL}))`,
+      message: 'keys must be annotation keys: an optional DNS prefix and /, then at most 63 letters, digits, -, _ and .',
       check: (m) => Object.keys(m).every((k) => LABEL_KEY.test(k)),
     },
   ],

@@ -142,7 +142,9 @@ export class LiveCall {
     // busy agent's, or a Queue's losing ring, for a call that was answered all the same.
     // (Its cause 0, "not set", as a Local ;1 may end, tells nothing: the legs' then.)
     const primary = status === 'answered' ? this.hangups.find((h) => h.uniqueid === this.primary && h.cause !== 0) : undefined;
-    const cause = primary ?? telling(this.hangups);
+    // Its own leg's cause 0 says nothing: a normal clearing on another leg says the call ended
+    // normally; only failing that, the most telling.
+    const cause = primary ?? (status === 'answered' ? this.hangups.find((h) => h.cause === 16) : undefined) ?? telling(this.hangups);
     const endedAt = this.endedAt ?? this.hangups.at(-1)?.at ?? now;
     const answeredAt = status === 'answered' ? this.answeredAt : null;
     const detail = override?.detail ?? this.detail;

@@ -71,11 +71,13 @@ describe('Helm chart', () => {
   it('manages the release namespace by default, every namespace only when asked, never both ways', async () => {
     const scope = async (set: string[]) => {
       const docs = parseDocs(await helm(['template', 'x', CHART, '-n', 'mc', ...set]));
-      const env = ((docs.find((d) => d.kind === 'Deployment')?.spec as Obj).template as { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } }).spec.containers[0]?.env;
+      const env = ((docs.find((d) => d.kind === 'Deployment')?.spec as Obj).template as { spec: { containers: Array<{ env: Array<{ name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }> }> } }).spec.containers[0]?.env;
       const roles = docs.filter((d) => d.kind === 'Role' || d.kind === 'ClusterRole').map((d) => `${String(d.kind)}/${String((d.metadata as Obj).namespace ?? '')}/${String((d.metadata as Obj).name)}`);
-      return { watch: env?.find((e) => e.name === 'WATCH_NAMESPACES')?.value, roles };
+      const watch = env?.find((e) => e.name === 'WATCH_NAMESPACES');
+      return { watch: watch?.valueFrom ? `(${watch.valueFrom.fieldRef.fieldPath})` : watch?.value, roles };
     };
-    expect(await scope([])).toEqual({ watch: 'mc', roles: ['Role/mc/x-multcall-operator', 'Role/mc/x-multcall-operator-leader-election'] });
+    // Its own namespace read from the pod, so a kustomize overlay that moves it moves both.
+    expect(await scope([])).toEqual({ watch: '(metadata.namespace)', roles: ['Role/mc/x-multcall-operator', 'Role/mc/x-multcall-operator-leader-election'] });
     expect(await scope(['--set', 'watchNamespaces={a,b}'])).toMatchObject({ watch: 'a,b', roles: ['Role/a/x-multcall-operator', 'Role/b/x-multcall-operator', 'Role/mc/x-multcall-operator-leader-election'] });
     expect(await scope(['--set', 'clusterWide=true'])).toMatchObject({ watch: '', roles: ['ClusterRole//x-multcall-operator', 'Role/mc/x-multcall-operator-leader-election'] });
     const both = await cluster.helm(['template', 'x', CHART, '--set', 'clusterWide=true', '--set', 'watchNamespaces={a}']);

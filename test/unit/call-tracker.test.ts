@@ -99,7 +99,7 @@ describe('LiveCall', () => {
   });
 
   it('an answered call whose own leg ends with cause 0 (a Local ;1) reports the other legs\' cause', () => {
-    const result = answered('Local/5511900000004@outbound/n', [['trunk-1', 16, 'Normal Clearing', 5000], ['mc1-req-3-1', 0, 'Unknown', 5000]]);
+    const result = answered('Local/5511900000004@outbound/n', [['agent-1', 17, 'User busy', 2000], ['trunk-1', 16, 'Normal Clearing', 5000], ['mc1-req-3-1', 0, 'Unknown', 5000]]);
     expect(result).toMatchObject({ status: 'answered', cause: 16, causeTxt: 'Normal Clearing' });
   });
 });
