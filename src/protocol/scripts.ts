@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
-const SCRIPT_NAMES = ['claim-7', 'heartbeat-1', 'transition-1', 'originated-2', 'complete-4', 'reject-5', 'release-5', 'recover-10', 'landing-4', 'slots-2', 'rate-1', 'replies-2', 'reject-reply-3', 'forward-4'] as const;
+const SCRIPT_NAMES = ['claim-7', 'heartbeat-1', 'transition-1', 'originated-2', 'complete-4', 'reject-5', 'release-5', 'recover-10', 'landing-4', 'slots-2', 'rate-1', 'replies-2', 'reject-reply-3', 'forward-4', 'reroute-reply-3'] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 /** The per-call steps, which may also run for several calls in one script call (`runEach`). */

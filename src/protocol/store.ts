@@ -291,6 +291,27 @@ export class CelulaStore {
   }
 
   /**
+   * Takes a reply (`raw`, its exact bytes as taken) for a call this worker does not hold off
+   * its taken list, and passes it to the worker the record names, if another
+   * (`reroute-reply-3`). True if passed on.
+   */
+  async rerouteReply(workerId: string, id: string, raw: Buffer): Promise<boolean> {
+    const k = this.keys;
+    const record = await this.redis.hget(k.calls, id);
+    let holder: string | undefined;
+    try {
+      holder = record ? callRecord.parse(JSON.parse(record)).w : undefined;
+    } catch {
+      holder = undefined;
+    }
+    if (holder === undefined || holder === workerId) {
+      await this.redis.lrem(k.inboxTaken(workerId), -1, raw);
+      return false;
+    }
+    return (await this.scripts.run('reroute-reply-3', [k.calls, k.inboxTaken(workerId), k.inbox(holder)], [id, holder, raw])) === 1;
+  }
+
+  /**
    * Moves what waits in a departed worker's inbox and taken list into ours (`forward-4`).
    * Returns how many replies moved, or null when nothing may move any more: that worker is
    * registered again (its inbox is its own once more), or we are not (taken over in turn).

@@ -783,9 +783,10 @@ export class Worker {
   }
 
   /**
-   * Applies one ACK reply. False for a malformed one, dead-lettered and removed from the
-   * taken list in one step. A reply seen again (a take re-sent after a reconnect) finds its
-   * call replied or gone, and changes nothing.
+   * Applies one ACK reply. False when the reply leaves the taken list in a step of its own:
+   * a malformed one, dead-lettered; one for a call we do not hold, passed to its holder. A
+   * reply seen again (a take re-sent after a reconnect) finds its call replied or gone, and
+   * changes nothing.
    */
   private onAckReply(bytes: Buffer): boolean {
     // Not valid UTF-8 decodes lossily: judged (and quoted in a dead letter) as decoded, but
@@ -803,7 +804,14 @@ export class Worker {
       return false;
     }
     const call = this.held.get(parsed.data.id);
-    if (!call || call.ack !== 'pending') return true; // late reply after the timeout: the result says so
+    if (!call) {
+      // Not ours (any more): the call may have changed hands since the ACK named our inbox.
+      // Passed to its holder, or dropped, in a step of its own.
+      const id = parsed.data.id;
+      void this.persist(() => this.store.rerouteReply(this.id, id, bytes));
+      return false;
+    }
+    if (call.ack !== 'pending') return true; // late reply after the timeout: the result says so
     call.codLigacao = parsed.data.codLigacao;
     call.ack = 'replied';
     const codLigacao = call.codLigacao;

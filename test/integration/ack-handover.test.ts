@@ -55,6 +55,23 @@ describe('ACK replies across a take-over', () => {
     expect(await redis.exists(store.keys.inbox('w-dead'), store.keys.inboxTaken('w-dead'))).toBe(0);
   }, 90_000);
 
+  it('a reply that reaches a worker not holding the call is passed to the one that does', async () => {
+    // The ACK named one inbox; the call is held by another worker now (it changed hands).
+    await stack?.stop();
+    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 1500 }) }, multcall: { ackDropRate: 1 } });
+    const s = stack;
+    const redis = s.redis.client();
+    const store = new CelulaStore(redis, { celula: CELULA });
+    await s.startWorker({ threads: 2, Timeout_Command_ACK: 5 }, 'w-holder');
+    await s.multcall.enqueue([JSON.stringify({ v: 1, id: 'ho-elsewhere', number: '5511900000010' })]);
+    await until(async () => (await store.heldBy('w-holder')).get('ho-elsewhere')?.s === 'originated', 15_000, 'the ACK');
+    await s.startWorker({ threads: 2, Timeout_Command_ACK: 5 }, 'w-other');
+    await redis.lpush(store.keys.inbox('w-other'), JSON.stringify({ v: 1, id: 'ho-elsewhere', codLigacao: '7010' }));
+    await s.multcall.waitForResults(1, 15_000);
+    expect(s.multcall.results.get('ho-elsewhere')).toMatchObject({ status: 'answered', worker: 'w-holder', ack: 'replied', codLigacao: '7010' });
+    expect(await redis.exists(store.keys.inbox('w-other'), store.keys.inboxTaken('w-other'))).toBe(0);
+  }, 60_000);
+
   it('a reply sent in time but unread when the worker died still counts, however late the take-over', async () => {
     // The ACK deadline (1 s) passes long before the take-over (a 2 s lease).
     await stack?.stop();

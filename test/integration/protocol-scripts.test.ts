@@ -176,6 +176,25 @@ describe('ACK replies', () => {
   });
 });
 
+describe('a reply taken by a worker that does not hold its call', () => {
+  it('goes to the worker the record names, once, byte for byte; or nowhere when nobody holds the call', async () => {
+    await redis.lpush(store.keys.dial, request('moved'));
+    await store.claim('holder', 'c1', 1, now);
+    const reply = Buffer.from([0x7b, 0x22, 0xff, 0x7d]); // not valid UTF-8: moved as bytes
+    await redis.lpush(store.keys.inboxTaken('taker'), reply);
+    expect(await store.rerouteReply('taker', 'moved', reply)).toBe(true);
+    expect(await redis.lrangeBuffer(store.keys.inbox('holder'), 0, -1)).toEqual([reply]);
+    expect(await redis.llen(store.keys.inboxTaken('taker'))).toBe(0);
+    // The step re-sent after a lost answer: no second copy.
+    expect(await store.rerouteReply('taker', 'moved', reply)).toBe(false);
+    expect(await redis.llen(store.keys.inbox('holder'))).toBe(1);
+    // A call nobody holds (reported already): the reply just leaves the taken list.
+    await redis.lpush(store.keys.inboxTaken('taker'), 'late');
+    expect(await store.rerouteReply('taker', 'gone', Buffer.from('late'))).toBe(false);
+    expect(await redis.llen(store.keys.inboxTaken('taker'))).toBe(0);
+  });
+});
+
 describe('recover', () => {
   it('re-queues what a dead worker never dialled and hands over what it may have dialled', async () => {
     await store.register('dead', { central: 'c1', host: 'h', threads: 3, startedAt: now }, 1000, now);
