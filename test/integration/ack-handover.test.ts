@@ -13,18 +13,23 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+/**
+ * A fresh stack whose calls answer after 100 ms and talk `talkMs` (by request id), whose
+ * Multcall side answers no ACK (each test sends the replies it wants), and a client on its Redis.
+ */
+async function fresh(talkMs: (id: string | undefined) => number): Promise<{ s: Stack; redis: ReturnType<Stack['redis']['client']>; store: CelulaStore }> {
+  await stack?.stop();
+  stack = await startStack({ pbx: { timeScale: 1, outcome: ({ requestId }) => ({ kind: 'answer', ringMs: 100, talkMs: talkMs(requestId) }) }, multcall: { ackDropRate: 1 } });
+  const redis = stack.redis.client();
+  return { s: stack, redis, store: new CelulaStore(redis, { celula: CELULA }) };
+}
+
 describe('ACK replies across a take-over', () => {
   it('the adopter applies the replies waiting for the dead worker and those sent to it later; a reply never sent still times out', async () => {
     // Calls talk 6 s, the short one 300 ms (it ends before the peer starts, unheard by it).
     // Multcall's side here answers no ACK: the test sends each reply when it wants it.
-    stack = await startStack({
-      pbx: { timeScale: 1, outcome: ({ requestId }) => ({ kind: 'answer', ringMs: 100, talkMs: requestId === 'ho-short' ? 300 : 6000 }) },
-      multcall: { ackDropRate: 1 },
-    });
-    const s = stack;
+    const { s, redis, store } = await fresh((id) => (id === 'ho-short' ? 300 : 6000));
     const options = { threads: 5, Timeout_Command_ACK: 9, lease: 2, heartbeat: 0.5 };
-    const redis = s.redis.client();
-    const store = new CelulaStore(redis, { celula: CELULA });
     const dead = spawnWorker(s.redis.port, s.pbx, 'w-dead', options);
     const ids = ['ho-waiting', 'ho-later', 'ho-never', 'ho-short'];
     await s.multcall.enqueue(ids.map((id, i) => JSON.stringify({ v: 1, id, number: `551190000${i + 1}` })));
@@ -57,11 +62,7 @@ describe('ACK replies across a take-over', () => {
 
   it('a reply that reaches a worker not holding the call is passed to the one that does', async () => {
     // The ACK named one inbox; the call is held by another worker now (it changed hands).
-    await stack?.stop();
-    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 1500 }) }, multcall: { ackDropRate: 1 } });
-    const s = stack;
-    const redis = s.redis.client();
-    const store = new CelulaStore(redis, { celula: CELULA });
+    const { s, redis, store } = await fresh(() => 1500);
     await s.startWorker({ threads: 2, Timeout_Command_ACK: 5 }, 'w-holder');
     await s.multcall.enqueue([JSON.stringify({ v: 1, id: 'ho-elsewhere', number: '5511900000010' })]);
     await until(async () => (await store.heldBy('w-holder')).get('ho-elsewhere')?.s === 'originated', 15_000, 'the ACK');
@@ -74,12 +75,8 @@ describe('ACK replies across a take-over', () => {
 
   it('a reply sent in time but unread when the worker died still counts, however late the take-over', async () => {
     // The ACK deadline (1 s) passes long before the take-over (a 2 s lease).
-    await stack?.stop();
-    stack = await startStack({ pbx: { timeScale: 1, outcome: () => ({ kind: 'answer', ringMs: 100, talkMs: 5000 }) }, multcall: { ackDropRate: 1 } });
-    const s = stack;
+    const { s, redis, store } = await fresh(() => 5000);
     const options = { threads: 2, Timeout_Command_ACK: 1, lease: 2, heartbeat: 0.5, ack_timeout_policy: 'hangup' as const };
-    const redis = s.redis.client();
-    const store = new CelulaStore(redis, { celula: CELULA });
     const dead = spawnWorker(s.redis.port, s.pbx, 'w-dead', options);
     await s.multcall.enqueue([JSON.stringify({ v: 1, id: 'ho-unread', number: '5511900009' })]);
     await until(async () => (await store.heldBy('w-dead')).get('ho-unread')?.s === 'originated', 30_000, 'the ACK');
