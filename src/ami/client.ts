@@ -52,12 +52,12 @@ function replyOf(fields: AmiRecord): ActionReply {
   return { ok: (fields.response ?? '').toLowerCase() === 'success', message: fields.message ?? '', fields };
 }
 
-/** Full jitter: uniform in [0, min(max, base·2^attempt)]. */
 /** A session must stay up this long before the reconnect backoff starts again from its floor. */
 export const STABLE_SESSION_MS = 30_000;
 /** Refused credentials are tried again this often (a rotation under way), not in a tight loop. */
 export const AUTH_RETRY_MS = 60_000;
 
+/** Full jitter: uniform in [0, min(max, base·2^attempt)]. */
 export function backoffDelay(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
   return Math.max(minMs / 2, Math.floor(random() * ceiling));

@@ -176,7 +176,7 @@ function rereader(env: NodeJS.ProcessEnv, name: string, first: string | undefine
   let last = first;
   return () => {
     try {
-      const value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      const value = readSecretFile(file);
       if (value !== '' && valid(value)) last = value;
     } catch {
       // Mid-rotation, or gone: the value that worked before.
@@ -193,9 +193,14 @@ export function configWarnings(settings: WorkerSettings): string[] {
   return localKeepsPair(settings.originate.channel) ? [] : [`originate.channel: ${LOCAL_KEEPS_PAIR_MESSAGE}`];
 }
 
+/** A mounted Secret's value: the file's contents without the final newline an editor adds. */
+function readSecretFile(file: string): string {
+  return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+}
+
 /** `NAME` from the environment, or the contents of the file named by `NAME_FILE`. */
 function secretFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const file = env[`${name}_FILE`];
-  if (file) return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  if (file) return readSecretFile(file);
   return env[name];
 }
